@@ -1,0 +1,181 @@
+"""Per-model behaviour the trainer asks for, with defaults chosen by the task.
+
+A plugin only subclasses ``ModelAdapter`` where its model differs from the default
+for its task: a loss summed over time steps, a predictor that reads images, a
+fitting method that does not use autograd. Strategies are functions that train one
+epoch through a ``FitContext``; the trainer owns everything around them (devices,
+checkpoints, logging, distribution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.errors import UsageError
+
+if TYPE_CHECKING:
+    from zoo.data import DataBundle
+    from zoo.spec import ModelSpec
+
+
+class FitContext(Protocol):
+    """What a fitting strategy may use during one epoch."""
+
+    model: nn.Module
+    device: torch.device
+    hparams: dict[str, Any]
+    epoch: int
+    rank: int
+    world_size: int
+
+    def batches(self, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's shuffled training batches for the epoch, on the device."""
+        ...
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward, loss, backward and optimizer step; records and returns the loss."""
+        ...
+
+    def record(self, loss: torch.Tensor, n: int) -> None:
+        """Count a batch loss (mean over ``n`` samples) toward the epoch's train loss."""
+        ...
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The model's loss, as the adapter defines it."""
+        ...
+
+    def log(self, message: str) -> None:
+        """Print a line on rank 0, in step with any progress display."""
+        ...
+
+    def artifact(self, name: str) -> Path | None:
+        """A path in the run folder for an extra file; None on ranks other than 0."""
+        ...
+
+
+Strategy = Callable[[FitContext], None]
+
+
+def autograd_epoch(ctx: FitContext) -> None:
+    """The ordinary loop: mini-batches, autograd, the optimizer."""
+    for x, y in ctx.batches():
+        ctx.train_step(x, y)
+
+
+class ModelAdapter:
+    """Defaults for each task; override what your model does differently."""
+
+    #: Strategies that do not use the optimizer (hand-written updates, search).
+    optimizer_free: frozenset[str] = frozenset()
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.task = spec.task
+
+    # -- training -----------------------------------------------------------
+    def strategies(self) -> dict[str, Strategy]:
+        """Fitting methods by name; ``--method`` picks one."""
+        return {"autograd": autograd_epoch}
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.task == "regression":
+            return F.mse_loss(outputs, targets.to(outputs.dtype))
+        if self.task == "binary":
+            # Models in the notes end in a sigmoid, so they output probabilities.
+            return F.binary_cross_entropy(outputs.float(), targets.to(torch.float32))
+        if self.task == "sequence":
+            return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]).float(), targets.reshape(-1))
+        return F.cross_entropy(outputs.float(), targets)
+
+    # -- metrics ------------------------------------------------------------
+    @property
+    def main_metric(self) -> tuple[str, str]:
+        """The metric that picks ``best.safetensors``, and ``min`` or ``max``."""
+        return ("mse", "min") if self.task == "regression" else ("accuracy", "max")
+
+    def batch_stats(
+        self, outputs: torch.Tensor, targets: torch.Tensor, num_classes: int | None
+    ) -> dict[str, torch.Tensor]:
+        """Sums for one batch, kept on the device; the trainer adds them up."""
+        n = torch.tensor(float(targets.shape[0]), device=outputs.device)
+        if self.task == "regression":
+            sq = (outputs.float() - targets.float()).pow(2).sum()
+            return {"n": n, "sq_err": sq, "values": torch.tensor(float(targets.numel()), device=outputs.device)}
+        if self.task == "binary":
+            pred = (outputs.float() >= 0.5).to(targets.dtype)
+            correct = (pred.reshape(targets.shape) == targets).float().sum()
+            return {"n": n, "correct": correct, "values": torch.tensor(float(targets.numel()), device=outputs.device)}
+        if self.task == "sequence":
+            pred = outputs.argmax(dim=-1)
+            correct = (pred == targets).float().sum()
+            return {"n": n, "correct": correct, "values": torch.tensor(float(targets.numel()), device=outputs.device)}
+        pred = outputs.argmax(dim=-1)
+        stats = {"n": n, "correct": (pred == targets).float().sum(), "values": n}
+        if num_classes:
+            hits = torch.zeros(num_classes, device=outputs.device)
+            totals = torch.zeros(num_classes, device=outputs.device)
+            totals.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float32))
+            hits.index_add_(0, targets, (pred == targets).float())
+            stats["class_total"] = totals
+            stats["class_correct"] = hits
+        return stats
+
+    def finalize(self, stats: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Turn summed batch statistics into the metrics that are logged."""
+        out: dict[str, Any] = {}
+        values = float(stats["values"].item()) if "values" in stats else 0.0
+        if "sq_err" in stats and values:
+            out["mse"] = float(stats["sq_err"].item()) / values
+        if "correct" in stats and values:
+            out["accuracy"] = float(stats["correct"].item()) / values
+        if "class_total" in stats:
+            totals = stats["class_total"].tolist()
+            hits = stats["class_correct"].tolist()
+            out["per_class_accuracy"] = [h / t if t else None for h, t in zip(hits, totals)]
+        return out
+
+    # -- reporting and prediction --------------------------------------------
+    def epoch_report(self, model: nn.Module, bundle: DataBundle, device: torch.device) -> str | None:
+        """An extra line to print after each epoch (the seq models print their guess)."""
+        return None
+
+    def predict(
+        self,
+        model: nn.Module,
+        inputs: list[str],
+        meta: dict[str, Any],
+        options: dict[str, Any],
+        device: torch.device,
+    ) -> list[dict[str, Any]]:
+        """Turn command-line inputs into predictions: one dict per input.
+
+        Each dict has ``input`` and ``output`` (what is printed) and may carry more
+        for ``--json``. The default reads comma-separated numbers.
+        """
+        rows = [parse_numbers(text) for text in inputs]
+        x = torch.tensor(rows, dtype=torch.float32, device=device)
+        with torch.no_grad():
+            y = model(x)
+        results = []
+        for text, value in zip(inputs, y.float().cpu().tolist()):
+            value = value[0] if isinstance(value, list) and len(value) == 1 else value
+            result: dict[str, Any] = {"input": text, "output": value}
+            if self.task == "binary":
+                result["probability"] = value
+                result["label"] = int(value >= 0.5)
+            results.append(result)
+        return results
+
+
+def parse_numbers(text: str) -> list[float]:
+    """``"1.5"`` or ``"1,2,3"`` as floats; a usage error that quotes the input otherwise."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"input {text!r} is not a number or a comma-separated list of numbers") from None
