@@ -1,0 +1,99 @@
+"""Model-specific command-line options: ``--KEY VALUE`` pairs checked against what a model offers.
+
+Recipes, datasets and builders each declare their keys with defaults; the default's
+type says how to read the text, so plugins add options without touching the CLI.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from zoo.errors import UsageError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_extra_args(args: list[str]) -> dict[str, Any]:
+    """``["--method", "gd", "--standardize", "--no-shuffle", "--k=v"]`` -> raw string values.
+
+    A flag with no value is True, ``--no-KEY`` is False; types are settled later by
+    ``coerce`` against the model's declared defaults.
+    """
+    result: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("--") or token == "--":
+            raise UsageError(f"unexpected argument {token!r}", hint="options look like --KEY VALUE; see zoo info NAME")
+        key, eq, value = token[2:].partition("=")
+        key = key.replace("-", "_")
+        if not key:
+            raise UsageError(f"empty option name in {token!r}")
+        if eq:
+            result[key] = value
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            result[key] = args[i + 1]
+            i += 1
+        elif key.startswith("no_"):
+            result[key[3:]] = False
+        else:
+            result[key] = True
+        i += 1
+    return result
+
+
+def coerce(key: str, value: Any, default: Any) -> Any:
+    """Read ``value`` as the type of ``default``; strings from the CLI, typed values from Python."""
+    if not isinstance(value, str) or default is None or isinstance(default, str):
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise UsageError(f"--{_dash(key)} is a flag (true/false), got {value!r}")
+        return value
+    text = value.strip()
+    try:
+        if isinstance(default, bool):
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError(text)
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, (list, tuple)):
+            items = [p.strip() for p in text.split(",") if p.strip()]
+            kind = type(default[0]) if default else str
+            return type(default)(kind(p) for p in items)
+    except ValueError:
+        kind_name = type(default).__name__
+        raise UsageError(f"--{_dash(key)} expects {kind_name}, got {value!r}") from None
+    return value
+
+
+def split_overrides(
+    overrides: Mapping[str, Any], groups: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Sort user overrides into groups (hparams, data, config) by which declares the key."""
+    sorted_: dict[str, dict[str, Any]] = {group: {} for group in groups}
+    known = [k for declared in groups.values() for k in declared]
+    for key, value in overrides.items():
+        for group, declared in groups.items():
+            if key in declared:
+                sorted_[group][key] = coerce(key, value, declared[key])
+                break
+        else:
+            close = difflib.get_close_matches(key, known, n=2, cutoff=0.6)
+            hint = (
+                "did you mean " + " or ".join(f"--{_dash(c)}" for c in close) + "?"
+                if close
+                else "known options: " + ", ".join(f"--{_dash(k)}" for k in sorted(known))
+            )
+            raise UsageError(f"unknown option --{_dash(key)} for this model", hint=hint)
+    return sorted_
+
+
+def _dash(key: str) -> str:
+    return key.replace("_", "-")

@@ -1,0 +1,304 @@
+"""The registry: every model, dataset and device backend that loaded plugins offer.
+
+Plugins are found through the ``zoo.plugins`` entry point group and driven by one
+pluggy ``PluginManager("zoo")``. Each plugin is loaded and asked to register on its
+own, so one that fails to import, has a hook with a wrong signature, or raises while
+registering is recorded as broken and the rest keep working.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.errors import UnknownModelError, UsageError, ZooError
+from zoo.spec import DatasetSpec, ModelSpec, resolve
+
+if TYPE_CHECKING:
+    from zoo.devices import DeviceBackend
+
+ENTRY_POINT_GROUP = "zoo.plugins"
+CORE = "zoo-core"
+
+
+@dataclass
+class PluginInfo:
+    """What ``zoo plugins`` shows for one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    status: str = "ok"
+    error: str | None = None
+    models: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+
+    def fail(self, error: str) -> None:
+        self.status = "broken"
+        self.error = error if self.error is None else f"{self.error}; {error}"
+
+
+@dataclass
+class Registry:
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    devices: dict[str, DeviceBackend] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+    #: Full names claimed by more than one distribution, with the claimants.
+    conflicts: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per broken plugin or conflict, for warnings on stderr."""
+        lines = [
+            f"plugin {p.name!r} ({p.distribution} {p.version}) was skipped: {p.error}"
+            for p in self.plugins
+            if p.status != "ok"
+        ]
+        lines += [
+            f"model {name!r} is registered by both {' and '.join(dists)}; it is unusable until one is removed"
+            for name, dists in self.conflicts.items()
+        ]
+        return lines
+
+    def find(
+        self, pattern: str | None = None, task: str | None = None, plugin: str | None = None
+    ) -> list[ModelSpec]:
+        specs = sorted(self.models.values(), key=lambda s: s.full_name)
+        if pattern:
+            wildcard = any(ch in pattern for ch in "*?[")
+            specs = [
+                s
+                for s in specs
+                if fnmatch.fnmatchcase(s.full_name, pattern if wildcard else f"*{pattern}*")
+            ]
+        if task:
+            specs = [s for s in specs if s.task == task]
+        if plugin:
+            specs = [s for s in specs if plugin in (s.namespace, s.distribution)]
+        return specs
+
+    def model(self, name: str) -> ModelSpec:
+        if name in self.models:
+            return self.models[name]
+        if name in self.conflicts:
+            raise UsageError(
+                f"model {name!r} is registered by both {' and '.join(self.conflicts[name])}",
+                hint="uninstall one of them, or limit plugins with ZOO_LOAD_PLUGINS",
+            )
+        raise UnknownModelError(f"unknown model {name!r}", hint=_suggest(name, list(self.models)))
+
+    def dataset(self, name: str) -> DatasetSpec:
+        if name in self.datasets:
+            return self.datasets[name]
+        raise UsageError(f"unknown dataset {name!r}", hint=_suggest(name, list(self.datasets)))
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    if not close:
+        # Accept a bare model name such as "cnn" for "vision.cnn".
+        close = [k for k in known if k.split(".", 1)[-1] == name]
+    if close:
+        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if not known:
+        return "no models are installed; pip install a plugin such as zoo-tabular"
+    return "run 'zoo list' to see the installed models"
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's cause in one line, with the place it was raised."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+    where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
+
+
+def _wanted_plugins() -> set[str] | None:
+    """ZOO_LOAD_PLUGINS as a set; None when unset (load everything)."""
+    value = os.environ.get("ZOO_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def strict_plugins() -> bool:
+    return os.environ.get("ZOO_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class _Loader:
+    """Builds a Registry from the entry points, one plugin at a time."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = Registry()
+        self.infos: dict[str, PluginInfo] = {}
+
+    def load(self) -> Registry:
+        from zoo import __version__, backends
+
+        core = PluginInfo("core", CORE, __version__, backends.__name__)
+        self._register_module(core, backends)
+        wanted = _wanted_plugins()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if wanted is not None and ep.name not in wanted:
+                continue
+            dist = ep.dist.name if ep.dist is not None else "unknown"
+            version = ep.dist.version if ep.dist is not None else "?"
+            info = PluginInfo(ep.name, dist, version, ep.value)
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken plugin must never take zoo down
+                info.fail(f"import failed: {_one_line(exc)}")
+                self.registry.plugins.append(info)
+                continue
+            self._register_module(info, module)
+        for hook, add in (
+            ("zoo_register_devices", self._add_device),
+            ("zoo_register_datasets", self._add_dataset),
+            ("zoo_register_models", self._add_model),
+        ):
+            self._call(hook, add)
+        for name in self.registry.conflicts:
+            self.registry.models.pop(name, None)
+        return self.registry
+
+    def _register_module(self, info: PluginInfo, module: Any) -> None:
+        self.registry.plugins.append(info)
+        key = f"{info.name}@{info.distribution}"  # one namespace may span several distributions
+        try:
+            self.pm.register(module, name=key)
+        except pluggy.PluginValidationError as exc:
+            info.fail(f"bad hook implementation: {exc}")
+            return
+        except ValueError as exc:
+            info.fail(_one_line(exc))
+            return
+        self.infos[key] = info
+
+    def _call(self, hook_name: str, add: Callable[[PluginInfo, Any], None]) -> None:
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):
+            info = self.infos.get(impl.plugin_name)
+            if info is None or info.status != "ok":
+                continue
+
+            def register(item: Any, _info: PluginInfo = info) -> None:
+                add(_info, item)
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                info.fail(f"{hook_name} raised {_one_line(exc)}")
+                self._forget(info)
+
+    def _forget(self, info: PluginInfo) -> None:
+        """Drop whatever a plugin registered before it failed, so nothing half-made stays."""
+        for name in info.models:
+            if self.registry.models.get(name) and self.registry.models[name].distribution == info.distribution:
+                del self.registry.models[name]
+        for name in info.datasets:
+            self.registry.datasets.pop(name, None)
+
+    def _qualify(self, info: PluginInfo, name: str, kind: str) -> str:
+        if info.name == "core":
+            return name
+        prefix = info.name + "."
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+        if not name or "." in name:
+            raise ValueError(f"{kind} name {name!r} must be a short name inside namespace {info.name!r}")
+        return prefix + name
+
+    def _add_model(self, info: PluginInfo, spec: Any) -> None:
+        if not isinstance(spec, ModelSpec):
+            raise TypeError(f"register() expects a ModelSpec, got {type(spec).__name__}")
+        full = self._qualify(info, spec.name, "model")
+        spec = replace(
+            spec,
+            name=full.split(".", 1)[-1],
+            namespace=info.name,
+            distribution=info.distribution,
+            version=info.version,
+        )
+        spec.validate()
+        info.models.append(full)
+        other = self.registry.models.get(full)
+        if full in self.registry.conflicts:
+            self.registry.conflicts[full].append(info.distribution)
+        elif other is not None:
+            self.registry.conflicts[full] = [other.distribution, info.distribution]
+        else:
+            self.registry.models[full] = spec
+
+    def _add_dataset(self, info: PluginInfo, spec: Any) -> None:
+        if not isinstance(spec, DatasetSpec):
+            raise TypeError(f"register() expects a DatasetSpec, got {type(spec).__name__}")
+        full = self._qualify(info, spec.name, "dataset")
+        spec = replace(spec, name=full.split(".", 1)[-1], namespace=info.name, distribution=info.distribution)
+        info.datasets.append(full)
+        self.registry.datasets[full] = spec
+
+    def _add_device(self, info: PluginInfo, backend: Any) -> None:
+        from zoo.devices import DeviceBackend
+
+        if not isinstance(backend, DeviceBackend):
+            raise TypeError(f"register() expects a DeviceBackend, got {type(backend).__name__}")
+        if backend.name in self.registry.devices:
+            raise ValueError(f"device {backend.name!r} is already registered")
+        info.devices.append(backend.name)
+        self.registry.devices[backend.name] = backend
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry(refresh: bool = False) -> Registry:
+    """The process-wide registry, loaded on first use."""
+    global _REGISTRY
+    if _REGISTRY is None or refresh:
+        _REGISTRY = _Loader().load()
+        if strict_plugins() and _REGISTRY.problems:
+            problems = _REGISTRY.problems
+            _REGISTRY = None
+            raise ZooError(
+                "plugin problems (strict mode): " + "; ".join(problems),
+                hint="unset ZOO_STRICT_PLUGINS / drop --strict-plugins to skip broken plugins",
+            )
+    return _REGISTRY
+
+
+def warn_problems(registry: Registry) -> None:
+    for line in registry.problems:
+        print(f"warning: {line}", file=sys.stderr)
+
+
+def model_config(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The builder arguments: the spec's defaults with known keys overridden."""
+    config = dict(spec.config)
+    for key, value in (overrides or {}).items():
+        config[key] = value
+    return config
+
+
+def build_model(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Any:
+    """Build a model on the CPU; bad builder arguments become a usage error."""
+    builder = resolve(spec.builder)
+    config = model_config(spec, overrides)
+    try:
+        return builder(**config)
+    except TypeError as exc:
+        raise UsageError(f"cannot build {spec.full_name} with {config}: {exc}") from None

@@ -1,0 +1,525 @@
+"""Safe, atomic safetensors files: the layer every zoo checkpoint is written and read through.
+
+A checkpoint must never run code when it is opened, and must never be half-written under its final
+name. So this module only ever writes and reads the safetensors format (a little-endian u64 header
+length, a UTF-8 JSON header, then raw tensor bytes), checks every header before any tensor is
+touched, and writes through a temporary file that is renamed over the final name once it is
+complete and on disk.
+
+Temporary files are named ``.<final name>.tmp-<pid>-<random hex>`` in the folder of the final file:
+a crash can leave one behind, but it is hidden, never carries the final name, and is never read.
+
+Nested Python state that is not a plain tensor dict (optimizer and scheduler state_dicts, RNG
+states) is split by :func:`flatten_state` into tensors plus a JSON skeleton, so it fits in the same
+file: tensors beside the model weights, the skeleton as a JSON string in ``__metadata__``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import os
+import random
+import secrets
+import struct
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.errors import CheckpointError
+
+# safetensors refuses headers above 100 MB; a larger one is damage or an attack, not a checkpoint.
+MAX_HEADER_BYTES: int = 100_000_000
+
+_PICKLE_HINT = "this looks like a pickle/torch.save file; zoo only reads safetensors and never unpickles"
+
+
+def _dtype_table() -> dict[str, tuple[torch.dtype, int]]:
+    """safetensors dtype names -> (torch dtype, bytes per element), for the dtypes this torch has."""
+    names: dict[str, str] = {
+        "BOOL": "bool",
+        "U8": "uint8",
+        "I8": "int8",
+        "I16": "int16",
+        "U16": "uint16",
+        "I32": "int32",
+        "U32": "uint32",
+        "I64": "int64",
+        "U64": "uint64",
+        "F16": "float16",
+        "BF16": "bfloat16",
+        "F32": "float32",
+        "F64": "float64",
+        "C64": "complex64",
+        "F8_E4M3": "float8_e4m3fn",
+        "F8_E5M2": "float8_e5m2",
+        "F8_E4M3FNUZ": "float8_e4m3fnuz",
+        "F8_E5M2FNUZ": "float8_e5m2fnuz",
+    }
+    table: dict[str, tuple[torch.dtype, int]] = {}
+    for name, attr in names.items():
+        dtype = getattr(torch, attr, None)
+        if isinstance(dtype, torch.dtype):
+            table[name] = (dtype, torch.empty((), dtype=dtype).element_size())
+    return table
+
+
+_DTYPES: dict[str, tuple[torch.dtype, int]] = _dtype_table()
+_DTYPE_NAMES: dict[torch.dtype, str] = {dtype: name for name, (dtype, _) in _DTYPES.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _prepare(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> dict[str, torch.Tensor]:
+    """Check names and types up front so that a bad call fails before any file is created."""
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping of str to str, not {type(metadata).__name__}")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(
+                f"metadata must map str to str; key {key!r} has a {type(value).__name__} value "
+                "(encode it, e.g. with json.dumps)"
+            )
+    ready: dict[str, torch.Tensor] = {}
+    for name, tensor in tensors.items():
+        if not isinstance(name, str):
+            raise TypeError(f"tensor names must be str, not {type(name).__name__} ({name!r})")
+        if name == "__metadata__":
+            raise ValueError("'__metadata__' is reserved by the safetensors format and cannot name a tensor")
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name!r} is a {type(tensor).__name__}, not a torch.Tensor")
+        if tensor.layout != torch.strided:
+            raise TypeError(f"{name!r} is a {tensor.layout} tensor; only dense tensors can be stored")
+        if tensor.dtype not in _DTYPE_NAMES:
+            raise TypeError(f"{name!r} has dtype {tensor.dtype}, which safetensors cannot store")
+        ready[name] = tensor.detach().to("cpu").contiguous()
+    return ready
+
+
+def _header_bytes(tensors: dict[str, torch.Tensor], metadata: Mapping[str, str]) -> bytes:
+    """The JSON header, padded with spaces to a multiple of 8 so tensor data stays aligned."""
+    header: dict[str, Any] = {}
+    if metadata:
+        header["__metadata__"] = dict(metadata)
+    offset = 0
+    for name, tensor in tensors.items():
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {
+            "dtype": _DTYPE_NAMES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return raw + b" " * (-len(raw) % 8)
+
+
+def _write_tensor(fd: int, tensor: torch.Tensor) -> None:
+    """Write a contiguous CPU tensor's bytes straight from its memory, without a copy."""
+    size = tensor.numel() * tensor.element_size()
+    if size == 0:
+        return
+    view = memoryview((ctypes.c_ubyte * size).from_address(tensor.data_ptr())).cast("B")
+    written = 0
+    while written < size:
+        written += os.write(fd, view[written:])
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable; some systems (Windows) cannot open a folder, which is fine."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_safetensors(
+    path: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
+) -> None:
+    """Write tensors and string metadata to ``path`` atomically.
+
+    Tensors are detached, moved to CPU and made contiguous; a non-str metadata value is a TypeError.
+    Data goes to a hidden temporary file in the same folder (see the module docstring), is flushed
+    and fsynced, then renamed over ``path`` with os.replace, so ``path`` only ever holds a complete
+    file: the previous one or the new one. The temporary file is removed if anything fails,
+    KeyboardInterrupt included.
+    """
+    if sys.byteorder != "little":
+        raise RuntimeError(
+            "safetensors stores little-endian data; writing from a big-endian host is unsupported"
+        )
+    final = Path(path)
+    ready = _prepare(tensors, metadata)
+    header = _header_bytes(ready, metadata)
+    temp = final.parent / f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        try:
+            os.write(fd, struct.pack("<Q", len(header)) + header)
+            for tensor in ready.values():
+                _write_tensor(fd, tensor)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, final)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(final.parent)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects with a repeated key are ambiguous; refuse them instead of keeping the last one."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_entry(path: Path, name: str, entry: Any) -> dict[str, Any]:
+    """One tensor's header entry: known dtype, sane shape and offsets that match its byte size."""
+    if not isinstance(entry, dict):
+        raise CheckpointError(path, f"header entry for tensor {name!r} is not a JSON object")
+    for field in ("dtype", "shape", "data_offsets"):
+        if field not in entry:
+            raise CheckpointError(path, f"header entry for tensor {name!r} has no {field!r}")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise CheckpointError(
+            path,
+            f"tensor {name!r} has unknown dtype {dtype!r}",
+            hint=f"known dtypes: {', '.join(sorted(_DTYPES))}",
+        )
+    if not isinstance(shape, list) or not all(_is_int(dim) and dim >= 0 for dim in shape):
+        raise CheckpointError(
+            path, f"tensor {name!r} has shape {shape!r}; a shape is a list of non-negative ints"
+        )
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(_is_int(value) for value in offsets)
+        or not 0 <= offsets[0] <= offsets[1]
+    ):
+        raise CheckpointError(
+            path,
+            f"tensor {name!r} has data_offsets {offsets!r}; they must be [begin, end] ints with 0 <= begin <= end",
+        )
+    needed = math.prod(shape) * _DTYPES[dtype][1]
+    if offsets[1] - offsets[0] != needed:
+        raise CheckpointError(
+            path,
+            f"tensor {name!r} has data_offsets {offsets} ({offsets[1] - offsets[0]} bytes) but dtype {dtype} "
+            f"with shape {shape} needs {needed} bytes",
+        )
+    return {"dtype": dtype, "shape": list(shape), "data_offsets": list(offsets)}
+
+
+def _check_layout(path: Path, entries: dict[str, dict[str, Any]], data_size: int) -> None:
+    """Tensor data must tile the data area exactly: no overlaps, no holes, nothing missing or extra."""
+    ordered = sorted(entries.items(), key=lambda item: tuple(item[1]["data_offsets"]))
+    expected = 0
+    previous = None
+    for name, entry in ordered:
+        begin, end = entry["data_offsets"]
+        if begin < expected:
+            raise CheckpointError(
+                path,
+                f"tensor {name!r} (bytes {begin}..{end}) overlaps tensor {previous!r} (ending at {expected})",
+            )
+        if begin > expected:
+            raise CheckpointError(
+                path,
+                f"bytes {expected}..{begin} of the data area belong to no tensor (a hole before {name!r})",
+            )
+        expected, previous = end, name
+    if expected > data_size:
+        beyond = [name for name, entry in ordered if entry["data_offsets"][1] > data_size]
+        raise CheckpointError(
+            path,
+            f"file is truncated: the header describes {expected} bytes of tensor data but only {data_size} "
+            f"follow it; tensor(s) {', '.join(repr(name) for name in beyond)} lie past the end of the file",
+            hint="the file was cut short (an interrupted copy or download?) or its header lies about offsets",
+        )
+    if expected < data_size:
+        raise CheckpointError(
+            path, f"{data_size - expected} bytes after the last tensor's data belong to no tensor"
+        )
+
+
+def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Validate a safetensors file without loading any tensor; return (tensor entries, metadata).
+
+    Loading is only safe once the header is known to be sane, and a damaged or foreign file deserves
+    one clear message rather than a library error, so this checks everything a reader relies on:
+    that it is a readable file, not a pickle, with a bounded UTF-8 JSON header whose tensors have
+    known dtypes, valid shapes and offsets that tile the rest of the file exactly, and string-only
+    metadata. Each problem is a CheckpointError naming the file.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise CheckpointError(file, "no such file")
+    if file.is_dir():
+        raise CheckpointError(file, "is a directory, not a .safetensors checkpoint file")
+    try:
+        with open(file, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            start = handle.read(8)
+            if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+                raise CheckpointError(file, _PICKLE_HINT)
+            if start[:4] == b"PK\x03\x04":
+                raise CheckpointError(file, f"is a zip archive: {_PICKLE_HINT}")
+            if size == 0:
+                raise CheckpointError(file, "file is empty")
+            if size < 8:
+                raise CheckpointError(
+                    file, f"file is too short ({size} bytes) to hold the 8-byte header length of safetensors"
+                )
+            header_size = struct.unpack("<Q", start)[0]
+            if header_size > MAX_HEADER_BYTES:
+                raise CheckpointError(
+                    file,
+                    f"header length {header_size} is larger than the {MAX_HEADER_BYTES}-byte limit",
+                    hint="this is not a safetensors file, or it is damaged",
+                )
+            if header_size > size - 8:
+                raise CheckpointError(
+                    file,
+                    f"header length {header_size} is larger than the {size - 8} bytes that follow it",
+                    hint="the file is truncated, or it is not a safetensors file",
+                )
+            raw = handle.read(header_size)
+    except OSError as exc:
+        raise CheckpointError(file, f"cannot read the file: {exc.strerror or exc}") from exc
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(file, f"header is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    try:
+        header = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except ValueError as exc:
+        raise CheckpointError(file, f"header is not valid JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(file, f"header is a JSON {type(header).__name__}, not a JSON object")
+
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict):
+        raise CheckpointError(file, "__metadata__ is not a JSON object of strings")
+    for key, value in metadata.items():
+        if not isinstance(value, str):
+            raise CheckpointError(
+                file, f"__metadata__ must map strings to strings; {key!r} holds a JSON {type(value).__name__}"
+            )
+
+    entries = {name: _check_entry(file, name, entry) for name, entry in header.items()}
+    _check_layout(file, entries, size - 8 - header_size)
+    return entries, metadata
+
+
+def read_safetensors(
+    path: str | os.PathLike[str], device: str = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Load every tensor of a validated file onto ``device``; return (tensors, metadata).
+
+    The header is checked by :func:`read_header` first so the loader only ever sees a sane file;
+    anything the safetensors library still objects to becomes a CheckpointError naming the file.
+    """
+    from safetensors import safe_open
+
+    file = Path(path)
+    entries, metadata = read_header(file)
+    try:
+        with safe_open(str(file), framework="pt", device=device) as handle:
+            tensors = {name: handle.get_tensor(name) for name in entries}
+    except Exception as exc:
+        raise CheckpointError(file, f"cannot load tensors: {exc}") from exc
+    return tensors, metadata
+
+
+# ---------------------------------------------------------------------------------------------
+# Nested state as tensors + JSON
+# ---------------------------------------------------------------------------------------------
+#
+# Skeleton encoding: None, bools, ints, strings and finite floats are themselves; everything
+# else is a one-key object whose key starts with "$":
+#   {"$tensor": "<key below the prefix>"}  {"$float": "inf" | "-inf" | "nan"}
+#   {"$tuple": [...]}  {"$dict": [[key, value], ...]}   (keys are str or int, order kept)
+# Lists are JSON arrays. A real dict is always "$dict", so a "$" key can never be mistaken.
+
+
+def _join(prefix: str, relative: str) -> str:
+    if not relative:
+        return prefix
+    return f"{prefix}/{relative}" if prefix else relative
+
+
+def flatten_state(prefix: str, state: Any) -> tuple[dict[str, torch.Tensor], Any]:
+    """Split nested state into tensors keyed ``<prefix>/<path>`` and a JSON-able skeleton.
+
+    Optimizer and scheduler state_dicts mix tensors with numbers, strings, int-keyed dicts and
+    tuples; safetensors holds only tensors and strings, and nothing may be pickled. The skeleton
+    records where each tensor goes and keeps int keys, tuples, and floats (inf and nan included)
+    exact. Any other object is a TypeError naming its path.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+
+    def encode(value: Any, where: str) -> Any:
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            if math.isfinite(value):
+                return float(value)
+            return {"$float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+        if isinstance(value, torch.Tensor):
+            relative, suffix = where, 1
+            while _join(prefix, relative) in tensors:
+                suffix += 1
+                relative = f"{where}~{suffix}"
+            tensors[_join(prefix, relative)] = value.detach()
+            return {"$tensor": relative}
+        if type(value) is list:
+            return [encode(item, _join(where, str(index))) for index, item in enumerate(value)]
+        if type(value) is tuple or type(value) is torch.Size:
+            return {"$tuple": [encode(item, _join(where, str(index))) for index, item in enumerate(value)]}
+        if isinstance(value, dict):
+            pairs = []
+            for key, item in value.items():
+                if not isinstance(key, (str, int)):
+                    raise TypeError(
+                        f"cannot store state at {_join(prefix, where)!r}: dict key {key!r} is a "
+                        f"{type(key).__name__}; only str and int keys are kept"
+                    )
+                plain_key = key if isinstance(key, (str, bool)) else int(key)
+                pairs.append([plain_key, encode(item, _join(where, str(key)))])
+            return {"$dict": pairs}
+        raise TypeError(
+            f"cannot store state at {_join(prefix, where)!r}: a {type(value).__name__} is not a tensor, number, "
+            "string, bool, None, list, tuple or dict (nothing is pickled)"
+        )
+
+    skeleton = encode(state, "")
+    return tensors, skeleton
+
+
+def unflatten_state(prefix: str, tensors: Mapping[str, torch.Tensor], skeleton: Any) -> Any:
+    """Rebuild the state that :func:`flatten_state` split, with tensors taken from ``tensors``.
+
+    A tensor the skeleton names but ``tensors`` lacks, or a skeleton that is not one flatten_state
+    could have made, is a ValueError naming the key, so the caller can report a damaged checkpoint.
+    """
+
+    def decode(node: Any, where: str) -> Any:
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [decode(item, f"{where}[{index}]") for index, item in enumerate(node)]
+        if isinstance(node, dict) and len(node) == 1:
+            ((tag, body),) = node.items()
+            if tag == "$tensor" and isinstance(body, str):
+                key = _join(prefix, body)
+                if key not in tensors:
+                    raise ValueError(f"tensor {key!r} named by the saved state is missing")
+                return tensors[key]
+            if tag == "$float" and body in ("inf", "-inf", "nan"):
+                return float(body)
+            if tag == "$tuple" and isinstance(body, list):
+                return tuple(decode(item, f"{where}[{index}]") for index, item in enumerate(body))
+            if tag == "$dict" and isinstance(body, list):
+                result: dict[Any, Any] = {}
+                for pair in body:
+                    if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (str, int))):
+                        raise ValueError(
+                            f"saved state for {prefix!r} is malformed at {where}: bad dict entry"
+                        )
+                    result[pair[0]] = decode(pair[1], f"{where}[{pair[0]!r}]")
+                return result
+        raise ValueError(f"saved state for {prefix!r} is malformed at {where or 'the top'}: {node!r:.80}")
+
+    return decode(skeleton, "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Random number generator state
+# ---------------------------------------------------------------------------------------------
+
+_RNG_PREFIX = "rng"
+
+
+def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Capture torch CPU, CUDA (when available) and Python ``random`` states for an exact resume.
+
+    Returns tensors under ``rng/`` (``rng/torch``, ``rng/cuda/<index>``) and a JSON-able dict with
+    Python's state, which is a tuple of ints and so is stored as JSON rather than as a tensor.
+    """
+    tensors: dict[str, torch.Tensor] = {f"{_RNG_PREFIX}/torch": torch.get_rng_state()}
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    for index, state in enumerate(cuda_states):
+        tensors[f"{_RNG_PREFIX}/cuda/{index}"] = state
+    version, internal, gauss_next = random.getstate()
+    info: dict[str, Any] = {
+        "python": {"version": version, "state": list(internal), "gauss_next": gauss_next},
+        "cuda_devices": len(cuda_states),
+    }
+    return tensors, info
+
+
+def restore_rng(tensors: Mapping[str, torch.Tensor], info: Mapping[str, Any]) -> None:
+    """Put back the states :func:`capture_rng` took, so the resumed run draws the same numbers.
+
+    CUDA states are restored for the devices present now; a run saved on a GPU machine can still
+    resume on a CPU-only one, where there is no CUDA generator to restore.
+    """
+    key = f"{_RNG_PREFIX}/torch"
+    if key not in tensors:
+        raise ValueError(f"tensor {key!r} is missing, so the random state cannot be restored")
+    python = info.get("python") if isinstance(info, Mapping) else None
+    if not (
+        isinstance(python, Mapping)
+        and _is_int(python.get("version"))
+        and isinstance(python.get("state"), list)
+        and all(_is_int(item) for item in python["state"])
+        and (python.get("gauss_next") is None or isinstance(python.get("gauss_next"), float))
+    ):
+        raise ValueError("the saved Python random state is malformed")
+    cuda_devices = info.get("cuda_devices", 0)
+    if not _is_int(cuda_devices) or cuda_devices < 0:
+        raise ValueError("the saved CUDA device count is malformed")
+    for index in range(cuda_devices):
+        if f"{_RNG_PREFIX}/cuda/{index}" not in tensors:
+            raise ValueError(f"tensor '{_RNG_PREFIX}/cuda/{index}' is missing")
+
+    random.setstate((python["version"], tuple(python["state"]), python["gauss_next"]))
+    torch.set_rng_state(tensors[key].to(device="cpu", dtype=torch.uint8))
+    if cuda_devices and torch.cuda.is_available():
+        for index in range(min(cuda_devices, torch.cuda.device_count())):
+            state = tensors[f"{_RNG_PREFIX}/cuda/{index}"].to(device="cpu", dtype=torch.uint8)
+            torch.cuda.set_rng_state(state, device=index)
