@@ -13,7 +13,7 @@ import pytest
 
 # A complete plugin: a tiny regression model and a 3-class classifier on seeded
 # synthetic data. It stands in for real plugins so core is tested on its own.
-TOY_PLUGIN = '''
+TOY_PLUGIN = """
 from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
 
 @hookimpl
@@ -33,9 +33,9 @@ def zoo_register_models(register):
                        recipes=(Recipe("default", "sgd", {"epochs": 3, "batch_size": 8, "lr": 0.1,
                                                           "momentum": 0.9}),),
                        config={"hidden": 8}))
-'''
+"""
 
-TOY_IMPL = '''
+TOY_IMPL = """
 import torch
 from torch import nn
 from zoo.data import DataBundle, TensorSplit
@@ -63,7 +63,7 @@ def load_blobs(request):
     x = centers[y] + 0.5 * torch.randn(n, 2, generator=g)
     cut = n * 2 // 3
     return DataBundle(TensorSplit(x[:cut], y[:cut]), TensorSplit(x[cut:], y[cut:]), num_classes=3)
-'''
+"""
 
 
 def write_plugin(
@@ -102,8 +102,13 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 def zoo_cli(tmp_path: Path) -> Runner:
     """Run ``python -m zoo ARGS`` in a subprocess; ``site`` folders go on PYTHONPATH."""
 
-    def run(*args: str, sites: tuple[Path, ...] = (), env: dict[str, str] | None = None,
-            cwd: Path | None = None, check: bool | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str,
+        sites: tuple[Path, ...] = (),
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        check: bool | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
         full_env["ZOO_LOAD_PLUGINS"] = "toy"
         full_env["ZOO_DATA_DIR"] = str(tmp_path / "data")
@@ -111,8 +116,12 @@ def zoo_cli(tmp_path: Path) -> Runner:
             full_env["PYTHONPATH"] = os.pathsep.join(str(s) for s in sites)
         full_env.update(env or {})
         result = subprocess.run(
-            [sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=full_env,
-            cwd=cwd or tmp_path, timeout=300,
+            [sys.executable, "-m", "zoo", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd or tmp_path,
+            timeout=300,
         )
         if check is True:
             assert result.returncode == 0, result.stdout + result.stderr

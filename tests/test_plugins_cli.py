@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import TOY_IMPL, TOY_PLUGIN, Runner, write_plugin
+from conftest import Runner, write_plugin
 
 
 def test_empty_install_lists_nothing_and_has_cpu(zoo_cli: Runner) -> None:
@@ -77,18 +77,29 @@ def test_listing_never_imports_torch(toy_site: Path, tmp_path: Path) -> None:
 
 def _broken_sites(tmp_path: Path, toy_site: Path) -> tuple[Path, ...]:
     site = tmp_path / "broken-site"
-    write_plugin(site, "import-broken", "importbroken", {"__init__.py": "import no_such_module_here\n"},
-                 {"ibroken": "importbroken"}, version="1.2.3")
     write_plugin(
-        site, "register-broken", "registerbroken",
-        {"__init__.py": "from zoo import hookimpl\n\n@hookimpl\ndef zoo_register_models(register):\n"
-                        "    raise RuntimeError('cannot find my weights')\n"},
+        site,
+        "import-broken",
+        "importbroken",
+        {"__init__.py": "import no_such_module_here\n"},
+        {"ibroken": "importbroken"},
+        version="1.2.3",
+    )
+    write_plugin(
+        site,
+        "register-broken",
+        "registerbroken",
+        {
+            "__init__.py": "from zoo import hookimpl\n\n@hookimpl\ndef zoo_register_models(register):\n"
+            "    raise RuntimeError('cannot find my weights')\n"
+        },
         {"rbroken": "registerbroken"},
     )
     write_plugin(
-        site, "signature-broken", "sigbroken",
-        {"__init__.py": "from zoo import hookimpl\n\n@hookimpl\ndef zoo_register_models(register, extra):\n"
-                        "    pass\n"},
+        site,
+        "signature-broken",
+        "sigbroken",
+        {"__init__.py": "from zoo import hookimpl\n\n@hookimpl\ndef zoo_register_models(register, extra):\n    pass\n"},
         {"sbroken": "sigbroken"},
     )
     return (toy_site, site)

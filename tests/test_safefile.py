@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
+
 from zoo import safefile
 from zoo.errors import CheckpointError
 from zoo.safefile import (
@@ -253,9 +254,7 @@ def test_directory(tmp_path: Path) -> None:
     _reject(folder, "is a directory")
 
 
-@pytest.mark.parametrize(
-    ("content", "fragment"), [(b"", "file is empty"), (b"\x10\x00\x00", "too short (3 bytes)")]
-)
+@pytest.mark.parametrize(("content", "fragment"), [(b"", "file is empty"), (b"\x10\x00\x00", "too short (3 bytes)")])
 def test_empty_and_too_short(tmp_path: Path, content: bytes, fragment: str) -> None:
     path = tmp_path / "short.safetensors"
     path.write_bytes(content)
@@ -377,9 +376,7 @@ _F32x2 = 8  # bytes of a float32 tensor of shape [2]
         ),
     ],
 )
-def test_bad_headers_are_refused(
-    tmp_path: Path, header: dict[str, Any], data: bytes, fragments: list[str]
-) -> None:
+def test_bad_headers_are_refused(tmp_path: Path, header: dict[str, Any], data: bytes, fragments: list[str]) -> None:
     _reject(_craft(tmp_path / "bad.safetensors", header, data), *fragments)
 
 
@@ -615,3 +612,34 @@ def test_cuda_tensors_are_written_from_cpu_and_loaded_onto_cuda(tmp_path: Path) 
     assert on_gpu["w"].device.type == "cuda" and torch.equal(on_gpu["w"], original.t())
     _, info = capture_rng()
     assert info["cuda_devices"] == torch.cuda.device_count()
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_cuda_optimizer_state_resumes_on_cuda(tmp_path: Path) -> None:
+    def make() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+        torch.manual_seed(3)
+        model = torch.nn.Linear(8, 2).cuda()
+        return model, torch.optim.Adam(model.parameters(), lr=0.01)
+
+    def steps(model: torch.nn.Module, opt: torch.optim.Optimizer, n: int) -> None:
+        gen = torch.Generator(device="cuda").manual_seed(11)
+        for _ in range(n):
+            opt.zero_grad()
+            model(torch.randn(4, 8, device="cuda", generator=gen)).square().mean().backward()
+            opt.step()
+
+    model, opt = make()
+    steps(model, opt, 3)
+    tensors, skeleton = flatten_state("optim", opt.state_dict())
+    weights = {f"model/{k}": v for k, v in model.state_dict().items()}
+    path = tmp_path / "gpu.safetensors"
+    write_safetensors(path, {**tensors, **weights}, {"optim": json.dumps(skeleton)})
+
+    loaded, meta = read_safetensors(path, device="cuda")
+    model2, opt2 = make()
+    model2.load_state_dict({k[len("model/") :]: v for k, v in loaded.items() if k.startswith("model/")})
+    opt2.load_state_dict(unflatten_state("optim", loaded, json.loads(meta["optim"])))
+    steps(model, opt, 2)
+    steps(model2, opt2, 2)
+    for p1, p2 in zip(model.parameters(), model2.parameters()):
+        assert torch.equal(p1, p2)

@@ -14,8 +14,8 @@ from zoo.hookspecs import hookimpl
 from zoo.spec import DatasetSpec, ModelSpec, Recipe
 
 if TYPE_CHECKING:
+    from zoo.backend import DeviceBackend
     from zoo.checkpoint import LoadedModel
-    from zoo.devices import DeviceBackend
     from zoo.trainer import Run
 
 try:

@@ -29,8 +29,16 @@ FORMAT_VERSION = "1"
 MODEL_PREFIX = "model/"
 #: Metadata values that are JSON documents rather than plain strings.
 JSON_KEYS = (
-    "config", "hparams", "metrics", "data_meta", "data_options", "optimizer_state", "scheduler_state",
-    "rng_state", "scaler_state", "history_best",
+    "config",
+    "hparams",
+    "metrics",
+    "data_meta",
+    "data_options",
+    "optimizer_state",
+    "scheduler_state",
+    "rng_state",
+    "scaler_state",
+    "history_best",
 )
 
 
@@ -128,8 +136,7 @@ def spec_for(meta: dict[str, Any], path: str | Path) -> ModelSpec:
         plugin = meta.get("plugin", "its plugin")
         raise CheckpointError(
             path,
-            f"was made by model {name!r} from {plugin} {meta.get('plugin_version', '')}, "
-            "which is not installed here",
+            f"was made by model {name!r} from {plugin} {meta.get('plugin_version', '')}, which is not installed here",
             hint=f"pip install {plugin}",
         ) from None
 

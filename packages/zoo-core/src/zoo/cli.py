@@ -104,7 +104,11 @@ def list_cmd(
         table.add_row(s.full_name, s.task, s.dataset, s.summary)
     out.print(table)
     if not specs:
-        hint = "no model matches" if registry.models else "no models installed: pip install zoo-tabular (or another plugin)"
+        hint = (
+            "no model matches"
+            if registry.models
+            else "no models installed: pip install zoo-tabular (or another plugin)"
+        )
         err.print(hint)
 
 
@@ -206,11 +210,15 @@ def train_cmd(
     schedule: Optional[str] = typer.Option(None, "--schedule", help="none, cosine or onecycle."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps, npu (or NAME:INDEX)."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder (default $ZOO_DATA_DIR or ~/.cache/zoo)."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Data folder (default $ZOO_DATA_DIR or ~/.cache/zoo)."
+    ),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<model>/<timestamp>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast)."),
-    deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic kernels, reproducible bit for bit."),
+    deterministic: bool = typer.Option(
+        False, "--deterministic", help="Deterministic kernels, reproducible bit for bit."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="One line per epoch, no progress bar."),
 ) -> None:
     """Train a model. Any recipe hyperparameter, data option or model config key can be set as --KEY VALUE
@@ -224,15 +232,28 @@ def train_cmd(
     overrides: dict[str, Any] = {
         k: v
         for k, v in dict(
-            recipe=recipe, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-            momentum=momentum, schedule=schedule,
+            recipe=recipe,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            momentum=momentum,
+            schedule=schedule,
         ).items()
         if v is not None
     }
     overrides.update(parse_extra_args(list(ctx.args)))
     run = train(
-        name, seed=seed, device=device, data_dir=data_dir, out=out_dir, resume=resume,
-        precision=precision, deterministic=deterministic, quiet=quiet, **overrides,
+        name,
+        seed=seed,
+        device=device,
+        data_dir=data_dir,
+        out=out_dir,
+        resume=resume,
+        precision=precision,
+        deterministic=deterministic,
+        quiet=quiet,
+        **overrides,
     )
     if run.is_main:
         out.print(f"run folder: {run.run_dir}")

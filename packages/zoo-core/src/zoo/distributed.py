@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from zoo.devices import DeviceBackend
+from zoo.backend import DeviceBackend
 from zoo.errors import DeviceError, UsageError
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from zoo.adapter import ModelAdapter
+from zoo.backend import resolve_device
 from zoo.checkpoint import LoadedModel, load_checkpoint
 from zoo.data import DataRequest
-from zoo.devices import resolve_device
 from zoo.distributed import DistEnv
 from zoo.registry import get_registry
 from zoo.spec import resolve

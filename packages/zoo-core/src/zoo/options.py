@@ -73,9 +73,7 @@ def coerce(key: str, value: Any, default: Any) -> Any:
     return value
 
 
-def split_overrides(
-    overrides: Mapping[str, Any], groups: Mapping[str, Mapping[str, Any]]
-) -> dict[str, dict[str, Any]]:
+def split_overrides(overrides: Mapping[str, Any], groups: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Sort user overrides into groups (hparams, data, config) by which declares the key."""
     sorted_: dict[str, dict[str, Any]] = {group: {} for group in groups}
     known = [k for declared in groups.values() for k in declared]

@@ -72,7 +72,9 @@ class Reporter:
                 transient=True,
             )
             self.progress.start()
-            self.task = self.progress.add_task("train", total=steps, completed=done, epoch=epoch + 1, loss="-", rate="-")
+            self.task = self.progress.add_task(
+                "train", total=steps, completed=done, epoch=epoch + 1, loss="-", rate="-"
+            )
         else:
             self.progress.reset(self.task, total=steps, completed=done, epoch=epoch + 1)
         self.samples = 0

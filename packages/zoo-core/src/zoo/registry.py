@@ -25,7 +25,7 @@ from zoo.errors import UnknownModelError, UsageError, ZooError
 from zoo.spec import DatasetSpec, ModelSpec, resolve
 
 if TYPE_CHECKING:
-    from zoo.devices import DeviceBackend
+    from zoo.backend import DeviceBackend
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 CORE = "zoo-core"
@@ -73,17 +73,11 @@ class Registry:
         ]
         return lines
 
-    def find(
-        self, pattern: str | None = None, task: str | None = None, plugin: str | None = None
-    ) -> list[ModelSpec]:
+    def find(self, pattern: str | None = None, task: str | None = None, plugin: str | None = None) -> list[ModelSpec]:
         specs = sorted(self.models.values(), key=lambda s: s.full_name)
         if pattern:
             wildcard = any(ch in pattern for ch in "*?[")
-            specs = [
-                s
-                for s in specs
-                if fnmatch.fnmatchcase(s.full_name, pattern if wildcard else f"*{pattern}*")
-            ]
+            specs = [s for s in specs if fnmatch.fnmatchcase(s.full_name, pattern if wildcard else f"*{pattern}*")]
         if task:
             specs = [s for s in specs if s.task == task]
         if plugin:
@@ -148,10 +142,10 @@ class _Loader:
         self.infos: dict[str, PluginInfo] = {}
 
     def load(self) -> Registry:
-        from zoo import __version__, backends
+        from zoo import __version__, core_plugin
 
-        core = PluginInfo("core", CORE, __version__, backends.__name__)
-        self._register_module(core, backends)
+        core = PluginInfo("core", CORE, __version__, core_plugin.__name__)
+        self._register_module(core, core_plugin)
         wanted = _wanted_plugins()
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if wanted is not None and ep.name not in wanted:
@@ -253,7 +247,7 @@ class _Loader:
         self.registry.datasets[full] = spec
 
     def _add_device(self, info: PluginInfo, backend: Any) -> None:
-        from zoo.devices import DeviceBackend
+        from zoo.backend import DeviceBackend
 
         if not isinstance(backend, DeviceBackend):
             raise TypeError(f"register() expects a DeviceBackend, got {type(backend).__name__}")

@@ -26,7 +26,7 @@ def find_runs(directory: str | Path) -> list[dict[str, Any]]:
     directory = Path(directory)
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a folder", hint="zoo runs [DIR], default ./runs")
-    found = []
+    found: list[dict[str, Any]] = []
     for metrics in directory.rglob("metrics.jsonl"):
         run = metrics.parent
         try:

@@ -158,9 +158,7 @@ def write_safetensors(
     KeyboardInterrupt included.
     """
     if sys.byteorder != "little":
-        raise RuntimeError(
-            "safetensors stores little-endian data; writing from a big-endian host is unsupported"
-        )
+        raise RuntimeError("safetensors stores little-endian data; writing from a big-endian host is unsupported")
     final = Path(path)
     ready = _prepare(tensors, metadata)
     header = _header_bytes(ready, metadata)
@@ -218,9 +216,7 @@ def _check_entry(path: Path, name: str, entry: Any) -> dict[str, Any]:
             hint=f"known dtypes: {', '.join(sorted(_DTYPES))}",
         )
     if not isinstance(shape, list) or not all(_is_int(dim) and dim >= 0 for dim in shape):
-        raise CheckpointError(
-            path, f"tensor {name!r} has shape {shape!r}; a shape is a list of non-negative ints"
-        )
+        raise CheckpointError(path, f"tensor {name!r} has shape {shape!r}; a shape is a list of non-negative ints")
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
@@ -268,9 +264,7 @@ def _check_layout(path: Path, entries: dict[str, dict[str, Any]], data_size: int
             hint="the file was cut short (an interrupted copy or download?) or its header lies about offsets",
         )
     if expected < data_size:
-        raise CheckpointError(
-            path, f"{data_size - expected} bytes after the last tensor's data belong to no tensor"
-        )
+        raise CheckpointError(path, f"{data_size - expected} bytes after the last tensor's data belong to no tensor")
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
@@ -457,9 +451,7 @@ def unflatten_state(prefix: str, tensors: Mapping[str, torch.Tensor], skeleton: 
                 result: dict[Any, Any] = {}
                 for pair in body:
                     if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (str, int))):
-                        raise ValueError(
-                            f"saved state for {prefix!r} is malformed at {where}: bad dict entry"
-                        )
+                        raise ValueError(f"saved state for {prefix!r} is malformed at {where}: bad dict entry")
                     result[pair[0]] = decode(pair[1], f"{where}[{pair[0]!r}]")
                 return result
         raise ValueError(f"saved state for {prefix!r} is malformed at {where or 'the top'}: {node!r:.80}")

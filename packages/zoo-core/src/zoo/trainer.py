@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from zoo.adapter import ModelAdapter, Strategy
+from zoo.backend import DeviceBackend, resolve_device
 from zoo.batching import iterate, plan_batches, to_device
 from zoo.checkpoint import base_metadata, read_checkpoint, restore_weights, save_checkpoint
 from zoo.data import DataBundle, DataRequest, Split
-from zoo.devices import DeviceBackend, resolve_device
 from zoo.distributed import DistEnv
 from zoo.errors import TrainingError, UsageError, ZooError
 from zoo.options import split_overrides
@@ -135,8 +135,14 @@ def make_plan(
         resume = run_dir  # an elastic restart picks up where the group stopped
     if resume is not None:
         return _resume_plan(
-            name, Path(resume), data_dir=data_dir, precision=precision, deterministic=deterministic,
-            quiet=quiet, download=download, overrides=overrides,
+            name,
+            Path(resume),
+            data_dir=data_dir,
+            precision=precision,
+            deterministic=deterministic,
+            quiet=quiet,
+            download=download,
+            overrides=overrides,
         )
     if last.exists():
         raise UsageError(
@@ -149,9 +155,7 @@ def make_plan(
         recipe = spec.recipe(recipe_name)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
-    groups = split_overrides(
-        overrides, {"hparams": recipe.resolved(), "data": dataset.options, "config": spec.config}
-    )
+    groups = split_overrides(overrides, {"hparams": recipe.resolved(), "data": dataset.options, "config": spec.config})
     hparams = {**recipe.resolved(), **groups["hparams"]}
     _check_hparams(hparams)
     return Plan(
@@ -184,7 +188,9 @@ def _resume_plan(
 ) -> Plan:
     last = run_dir / LAST
     if not last.exists():
-        raise UsageError(f"cannot resume: {last} does not exist", hint="pass the run folder that holds last.safetensors")
+        raise UsageError(
+            f"cannot resume: {last} does not exist", hint="pass the run folder that holds last.safetensors"
+        )
     tensors, meta = read_checkpoint(last)
     if name and name != meta["model"]:
         raise UsageError(f"cannot resume: {run_dir} holds a run of {meta['model']!r}, not {name!r}")
@@ -199,7 +205,13 @@ def _resume_plan(
             f"cannot change {', '.join('--' + k.replace('_', '-') for k in changed)} when resuming",
             hint="only --epochs may grow; start a new run for other settings",
         )
-    if "epochs" in overrides:
+    if "epochs" in overrides and int(overrides["epochs"]) != int(hparams["epochs"]):
+        if hparams["schedule"] != "none":
+            raise UsageError(
+                f"cannot change --epochs of a run with schedule {hparams['schedule']!r}: its learning rate "
+                "curve was laid out for the original length",
+                hint="resume without --epochs, or start a new run",
+            )
         hparams["epochs"] = int(overrides["epochs"])
     return Plan(
         spec=spec,
@@ -411,8 +423,14 @@ class Trainer:
     def evaluate(self) -> dict[str, Any]:
         split: Split = self.bundle.val if self.bundle.val is not None else self.bundle.train
         return evaluate_split(
-            self.module, self.adapter, split, self.bundle, self.device, int(self.plan.hparams["batch_size"]),
-            self.env, self.autocast,
+            self.module,
+            self.adapter,
+            split,
+            self.bundle,
+            self.device,
+            int(self.plan.hparams["batch_size"]),
+            self.env,
+            self.autocast,
         )
 
     def fit(self) -> Run:
@@ -485,8 +503,7 @@ class Trainer:
         key, mode = self.adapter.main_metric
         value = record.get(f"val_{key}")
         improved = value is not None and (
-            self.best is None
-            or (value < self.best["value"] if mode == "min" else value > self.best["value"])
+            self.best is None or (value < self.best["value"] if mode == "min" else value > self.best["value"])
         )
         if improved:
             self.best = {"metric": f"val_{key}", "value": value, "epoch": epoch + 1}
@@ -643,8 +660,17 @@ def train(
     """Train ``name`` (see ``zoo train --help``); under torchrun, with DDP."""
     env = DistEnv.from_environ()
     plan = make_plan(
-        name, seed=seed, data_dir=data_dir, out=out, resume=resume, precision=precision,
-        deterministic=deterministic, quiet=quiet, download=download, env=env, **overrides,
+        name,
+        seed=seed,
+        data_dir=data_dir,
+        out=out,
+        resume=resume,
+        precision=precision,
+        deterministic=deterministic,
+        quiet=quiet,
+        download=download,
+        env=env,
+        **overrides,
     )
     trainer = Trainer(plan, env, device=device)
     try:

@@ -175,8 +175,8 @@ class NpuBackend(DeviceBackend):
     def _module(self) -> Any:
         if importlib.util.find_spec("torch_npu") is None:
             return None
-        import torch_npu  # noqa: F401  (importing registers torch.npu)
         import torch
+        import torch_npu  # noqa: F401  (importing registers torch.npu)
 
         return getattr(torch, "npu", None)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zoo.devices import CpuBackend, CudaBackend, MpsBackend, NpuBackend
+from zoo.backend import CpuBackend, CudaBackend, MpsBackend, NpuBackend
 from zoo.hookspecs import hookimpl
 
 
