@@ -1,90 +1,14 @@
-"""Fixtures for core tests: throwaway plugin distributions and the real CLI in a subprocess."""
+"""Fixtures for core tests: the toy plugin on a site folder, and the real CLI in a subprocess."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-# A complete plugin: a tiny regression model and a 3-class classifier on seeded
-# synthetic data. It stands in for real plugins so core is tested on its own.
-TOY_PLUGIN = """
-from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
-
-@hookimpl
-def zoo_register_datasets(register):
-    register(DatasetSpec("points", "noisy points on a plane", "toyplug.impl:load_points",
-                         options={"samples": 64, "noise": 0.01}))
-    register(DatasetSpec("blobs", "three gaussian blobs", "toyplug.impl:load_blobs", options={"samples": 90}))
-
-@hookimpl
-def zoo_register_models(register):
-    register(ModelSpec("line", "y = w.x + b", "regression", "toyplug.impl:build_line", "toy.points",
-                       recipes=(Recipe("default", "adam", {"epochs": 3, "batch_size": 16, "lr": 0.05,
-                                                           "optimizer": "adam"}),
-                                Recipe("fast", "sgd", {"epochs": 2, "batch_size": 0, "lr": 0.1})),
-                       config={"features": 2}, input_shape="(N, 2)", output_shape="(N, 1)"))
-    register(ModelSpec("mlp", "3-class MLP", "multiclass", "toyplug.impl:build_mlp", "toy.blobs",
-                       recipes=(Recipe("default", "sgd", {"epochs": 3, "batch_size": 8, "lr": 0.1,
-                                                          "momentum": 0.9}),),
-                       config={"hidden": 8}))
-"""
-
-TOY_IMPL = """
-import torch
-from torch import nn
-from zoo.data import DataBundle, TensorSplit
-
-def build_line(features=2):
-    return nn.Linear(features, 1)
-
-def build_mlp(hidden=8):
-    return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, 3))
-
-def load_points(request):
-    g = torch.Generator().manual_seed(1234)
-    n = int(request.options["samples"])
-    x = torch.randn(n, 2, generator=g)
-    y = x @ torch.tensor([[2.0], [-1.0]]) + 0.5 + float(request.options["noise"]) * torch.randn(n, 1, generator=g)
-    cut = n * 3 // 4
-    return DataBundle(TensorSplit(x[:cut], y[:cut]), TensorSplit(x[cut:], y[cut:]),
-                      meta={"points": n}, description=f"{n} synthetic points")
-
-def load_blobs(request):
-    g = torch.Generator().manual_seed(99)
-    n = int(request.options["samples"])
-    y = torch.arange(n) % 3
-    centers = torch.tensor([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])
-    x = centers[y] + 0.5 * torch.randn(n, 2, generator=g)
-    cut = n * 2 // 3
-    return DataBundle(TensorSplit(x[:cut], y[:cut]), TensorSplit(x[cut:], y[cut:]), num_classes=3)
-"""
-
-
-def write_plugin(
-    site: Path,
-    dist: str,
-    package: str,
-    files: dict[str, str],
-    entry_points: dict[str, str],
-    version: str = "0.1.0",
-) -> Path:
-    """Lay out a plugin distribution (package + dist-info) in ``site``, as pip would."""
-    pkg = site / package
-    pkg.mkdir(parents=True, exist_ok=True)
-    for name, code in files.items():
-        (pkg / name).write_text(textwrap.dedent(code), encoding="utf-8")
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8")
-    lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[zoo.plugins]\n{lines}", encoding="utf-8")
-    return site
+from zoo_testkit import TOY_IMPL, TOY_PLUGIN, Runner, write_plugin
 
 
 @pytest.fixture
@@ -93,9 +17,6 @@ def toy_site(tmp_path: Path) -> Path:
     site = tmp_path / "site"
     write_plugin(site, "toy-plugin", "toyplug", {"__init__.py": TOY_PLUGIN, "impl.py": TOY_IMPL}, {"toy": "toyplug"})
     return site
-
-
-Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Runner, write_plugin
+from zoo_testkit import Runner, write_plugin
 
 
 def test_empty_install_lists_nothing_and_has_cpu(zoo_cli: Runner) -> None:

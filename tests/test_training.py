@@ -11,8 +11,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-
-from conftest import Runner
+from zoo_testkit import Runner
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:

@@ -220,6 +220,9 @@ def train_cmd(
         False, "--deterministic", help="Deterministic kernels, reproducible bit for bit."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="One line per epoch, no progress bar."),
+    download: bool = typer.Option(
+        True, "--download/--no-download", help="Fetch missing data sets (off with ZOO_OFFLINE=1 too)."
+    ),
 ) -> None:
     """Train a model. Any recipe hyperparameter, data option or model config key can be set as --KEY VALUE
     (see zoo info NAME), e.g. zoo train tabular.linear --method gd."""
@@ -253,10 +256,11 @@ def train_cmd(
         precision=precision,
         deterministic=deterministic,
         quiet=quiet,
+        download=download,
         **overrides,
     )
-    if run.is_main:
-        out.print(f"run folder: {run.run_dir}")
+    if run.is_main and run.best is not None:
+        out.print(f"best {run.best['metric']} {run.best['value']:.6g} at epoch {run.best['epoch']}: {run.run_dir}")
 
 
 @app.command("eval")
@@ -285,13 +289,20 @@ def predict_cmd(
     generate: Optional[int] = typer.Option(None, "--generate", min=0, help="Characters to generate (text models)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Predict every row of a CSV file."),
+    seed: int = typer.Option(0, "--seed", help="Seed for sampling (text generation)."),
     device: str = typer.Option("cpu", "--device", help="Device to predict on."),
     as_json: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
 ) -> None:
     """Predict with a checkpoint; the model's plugin decides how inputs are read."""
     from zoo.evaluate import predict_checkpoint
 
-    options = {"top": top, "generate": generate, "temperature": temperature, "csv": str(csv) if csv else None}
+    options = {
+        "top": top,
+        "generate": generate,
+        "temperature": temperature,
+        "csv": str(csv) if csv else None,
+        "seed": seed,
+    }
     if not inputs and csv is None:
         raise UsageError("give at least one input (or --csv FILE)", hint="e.g. zoo predict CKPT 4.0")
     results = predict_checkpoint(checkpoint, list(inputs or []), options, device=device)

@@ -64,6 +64,10 @@ class DistEnv:
             )
         if backend.name == "cuda":
             torch.cuda.set_device(self.local_rank)
+        if backend.distributed == "gloo":
+            # Connect peers at the first collective rather than in init: after an elastic
+            # restart the eager full-mesh connect can race the peers' new listeners.
+            os.environ.setdefault("TORCH_GLOO_LAZY_INIT", "1")
         dist.init_process_group(backend=backend.distributed)
 
     def check_data(self, samples: int) -> None:

@@ -53,6 +53,11 @@ class Reporter:
         if bundle.val is None:
             self._print("note: the data set is too small to hold samples out; metrics are on the training data")
         self._print(f"run folder: {plan.run_dir}")
+        if plan.resume is not None:
+            self._print(
+                f"resuming from {plan.run_dir / 'last.safetensors'}: epoch {plan.resume['epoch']}, "
+                f"step {plan.resume.get('step', 0)}"
+            )
 
     def start_epoch(self, epoch: int, steps: int, done: int) -> None:
         if not self.live:

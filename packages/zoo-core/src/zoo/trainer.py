@@ -158,12 +158,14 @@ def make_plan(
     groups = split_overrides(overrides, {"hparams": recipe.resolved(), "data": dataset.options, "config": spec.config})
     hparams = {**recipe.resolved(), **groups["hparams"]}
     _check_hparams(hparams)
+    if os.environ.get("ZOO_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        download = False
     return Plan(
         spec=spec,
         dataset=dataset,
         recipe=recipe.name,
         hparams=hparams,
-        data_options={**dataset.options, **groups["data"]},
+        data_options={**dataset.options, **_absolute_paths(groups["data"])},
         config=groups["config"],
         seed=seed,
         data_dir=Path(data_dir) if data_dir is not None else default_data_dir(),
@@ -230,6 +232,15 @@ def _resume_plan(
         resume=meta,
         resume_tensors=tensors,
     )
+
+
+def _absolute_paths(options: dict[str, Any]) -> dict[str, Any]:
+    """Relative paths the user gave become absolute, so eval and resume work from any folder."""
+    fixed = dict(options)
+    for key, value in options.items():
+        if isinstance(value, str) and value and not os.path.isabs(value) and os.path.exists(value):
+            fixed[key] = os.path.abspath(value)
+    return fixed
 
 
 def _check_hparams(h: dict[str, Any]) -> None:
@@ -311,7 +322,6 @@ class Trainer:
         registry = get_registry()
         backend, index = resolve_device(self.device_text, registry.devices)
         self.backend: DeviceBackend = backend
-        env.init(backend)
         self.device = backend.torch_device(env.local_rank if env.enabled and backend.name != "cpu" else index)
         dtype = PRECISIONS[plan.precision]
         if dtype is not None and plan.precision not in backend.autocast_dtypes():
@@ -345,6 +355,7 @@ class Trainer:
         self.config = {**dict(spec.config), **bundle.config, **plan.config}
         if plan.resume is not None:
             self.config = dict(plan.resume["config"])
+        env.init(backend)  # after every check that can fail the same way on all ranks
         torch.manual_seed(plan.seed)
         self.module = build_model(spec, self.config).to(self.device)
         self.bundle.train = to_device(bundle.train, self.device)  # type: ignore[assignment]

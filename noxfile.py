@@ -1,0 +1,115 @@
+"""Every way to check zoo: `nox` runs them all, `nox -s NAME` one of them.
+
+torch is by far the largest dependency (several GB), so it is installed once per
+machine into a shared folder (.nox/_torch) and each session's fresh venv sees it
+through a .pth file. Everything else, zoo packages and torchvision included, is
+installed into each session's own venv, so an isolation session holds exactly
+zoo-core, one plugin and torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PACKAGES = ROOT / "packages"
+CORE = str(PACKAGES / "zoo-core")
+PLUGINS = {"tabular": "zoo-tabular", "vision": "zoo-vision", "seq": "zoo-seq"}
+TORCH = os.environ.get("ZOO_TORCH_SPEC", "torch==2.14.1")
+TORCHVISION = os.environ.get("ZOO_TORCHVISION_SPEC", "torchvision==0.29.1")
+SHARED_TORCH = ROOT / ".nox" / "_torch"
+
+nox.options.sessions = ["lint", "typecheck", "tests", "isolated-tabular", "isolated-vision", "isolated-seq"]
+nox.options.reuse_existing_virtualenvs = False
+
+
+def _site_packages(session: nox.Session) -> Path:
+    out = session.run("python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", silent=True)
+    return Path(str(out).strip().splitlines()[-1])
+
+
+def _with_torch(session: nox.Session) -> None:
+    """Make the shared torch importable (and visible to pip) in this session's venv."""
+    marker = SHARED_TORCH / ".complete"
+    if not marker.exists():
+        session.run(
+            "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(SHARED_TORCH),
+            TORCH,
+            external=False,
+        )
+        marker.write_text(TORCH, encoding="utf-8")
+    (_site_packages(session) / "zoo-shared-torch.pth").write_text(str(SHARED_TORCH) + "\n", encoding="utf-8")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy over every package and the tests."""
+    _with_torch(session)
+    session.install("mypy>=1.10", "pytest", TORCHVISION, CORE, *(str(PACKAGES / d) for d in PLUGINS.values()))
+    session.run(
+        "mypy",
+        "packages/zoo-core/src",
+        "packages/zoo-tabular/src",
+        "packages/zoo-vision/src",
+        "packages/zoo-seq/src",
+        "tests",
+    )
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Everything: core, every plugin, the whole together (and the README's example plugin)."""
+    _with_torch(session)
+    session.install("pytest", TORCHVISION, f"{CORE}[plots]", *(str(PACKAGES / d) for d in PLUGINS.values()))
+    paths = session.posargs or ["tests", *(f"packages/{d}/tests" for d in PLUGINS.values())]
+    session.run("pytest", "-q", *paths, env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")})
+
+
+def _isolated(session: nox.Session, namespace: str) -> None:
+    dist = PLUGINS[namespace]
+    _with_torch(session)
+    session.install("pytest", CORE, str(PACKAGES / dist))
+    others = [d for d in PLUGINS.values() if d != dist] + (["torchvision"] if dist != "zoo-vision" else [])
+    session.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m, sys\n"
+        f"present = [d for d in {others!r} if any(True for _ in m.distributions(name=d))]\n"
+        "sys.exit(f'not isolated, also installed: {present}' if present else 0)",
+    )
+    session.run("pytest", "-q", f"packages/{dist}/tests", env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "d")})
+
+
+@nox.session(name="isolated-tabular")
+def isolated_tabular(session: nox.Session) -> None:
+    """zoo-core + zoo-tabular alone."""
+    _isolated(session, "tabular")
+
+
+@nox.session(name="isolated-vision")
+def isolated_vision(session: nox.Session) -> None:
+    """zoo-core + zoo-vision alone."""
+    _isolated(session, "vision")
+
+
+@nox.session(name="isolated-seq")
+def isolated_seq(session: nox.Session) -> None:
+    """zoo-core + zoo-seq alone: no torchvision anywhere."""
+    _isolated(session, "seq")

@@ -1,0 +1,236 @@
+"""How the trainer and ``zoo predict`` talk to the character models.
+
+The models all map ``(B, T)`` indices to ``(B, T, V)`` logits, so one adapter
+serves them; the RNNCell model differs only in its loss, which the notes add up
+step by step. Prediction reads the vocabulary from the checkpoint's meta, so a
+checkpoint alone is enough to turn strings into strings.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from zoo.adapter import ModelAdapter
+from zoo.data import DataBundle, TensorSplit
+from zoo.errors import UsageError
+
+from zoo_seq.files import find_file, read_utf8
+from zoo_seq.vocab import Vocabulary
+
+#: Characters of greedy continuation shown after each epoch in text mode.
+SAMPLE_CHARS = 40
+
+
+class SeqAdapter(ModelAdapter):
+    """Metrics, epoch report and prediction for character-to-character models."""
+
+    # -- metrics ------------------------------------------------------------
+    def batch_stats(
+        self, outputs: torch.Tensor, targets: torch.Tensor, num_classes: int | None
+    ) -> dict[str, torch.Tensor]:
+        """Per-character accuracy (the default), whole-sequence hits and the summed NLL."""
+        stats = super().batch_stats(outputs, targets, num_classes)
+        logits = outputs.float()
+        stats["nll"] = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
+        )
+        stats["exact"] = (logits.argmax(dim=-1) == targets).all(dim=-1).float().sum()
+        return stats
+
+    def finalize(self, stats: dict[str, torch.Tensor]) -> dict[str, Any]:
+        out = super().finalize(stats)
+        values = float(stats["values"].item()) if "values" in stats else 0.0
+        if "nll" in stats and values:
+            nll = float(stats["nll"].item()) / values
+            out["nll_per_char"] = nll
+            out["perplexity"] = math.exp(min(nll, 50.0))
+        if "exact" in stats and "n" in stats and float(stats["n"].item()):
+            out["exact"] = float(stats["exact"].item()) / float(stats["n"].item())
+        return out
+
+    # -- the line printed after each epoch ------------------------------------
+    def epoch_report(self, model: nn.Module, bundle: DataBundle, device: torch.device) -> str | None:
+        """``predicted: ohlol`` as the notes print it; in text mode, a short greedy sample."""
+        meta = bundle.meta
+        if "vocab" not in meta:
+            return None
+        vocab = Vocabulary(meta["vocab"])
+        split = bundle.val if meta.get("mode") == "text" and bundle.val is not None else bundle.train
+        if not isinstance(split, TensorSplit) or len(split) == 0:
+            return None
+        model = getattr(model, "module", model)  # the bare model, even when wrapped for DDP
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                first = split.x[:1].to(device)
+                if meta.get("mode") == "text":
+                    prefix = first[0].tolist()
+                    context = int(meta.get("seq_len") or len(prefix))
+                    more = generate(model, prefix, SAMPLE_CHARS, context, 0.0, None, device)
+                    return f"sample: {vocab.decode(prefix)!r} -> {vocab.decode(more)!r}"
+                guess = vocab.decode(model(first).argmax(dim=-1)[0].tolist())
+        finally:
+            model.train(was_training)
+        if len(split) > 1:
+            source = vocab.decode(first[0].tolist())
+            return f"predicted: {guess} (for {source!r}, first of {len(split)} pairs)"
+        return f"predicted: {guess}"
+
+    # -- zoo predict ----------------------------------------------------------
+    def predict(
+        self,
+        model: nn.Module,
+        inputs: list[str],
+        meta: dict[str, Any],
+        options: dict[str, Any],
+        device: torch.device,
+    ) -> list[dict[str, Any]]:
+        """Per-position predictions of each input, or ``--generate N`` sampled characters.
+
+        ``--csv FILE`` adds every non-empty line of FILE as one more input.
+        """
+        if "vocab" not in meta:
+            raise UsageError("this checkpoint has no vocabulary in its metadata, so inputs cannot be read")
+        vocab = Vocabulary(meta["vocab"])
+        mode = meta.get("mode", "pairs")
+        top = _optional_int(options.get("top"), "--top", minimum=1)
+        count = _optional_int(options.get("generate"), "--generate", minimum=0)
+        temperature = _temperature(options.get("temperature"))
+        if count is not None and mode != "text":
+            raise UsageError(
+                "--generate continues a text, but this model was trained on input/target pairs",
+                hint="train a next-character model with --text FILE to generate",
+            )
+        if options.get("csv"):
+            inputs = [*inputs, *_lines(options["csv"])]
+        seed = int(options.get("seed") or 0)  # the CLI has no --seed for predict: 0 unless set here
+        generator = torch.Generator().manual_seed(seed)
+        was_training = model.training
+        model.eval()
+        try:
+            results = []
+            for text in inputs:
+                if not text:
+                    raise UsageError("an input is empty: give at least one character")
+                ids = vocab.encode(text)
+                if count is not None:
+                    context = int(meta.get("seq_len") or len(ids))
+                    more = vocab.decode(generate(model, ids, count, context, temperature, generator, device))
+                    results.append(
+                        {
+                            "input": text,
+                            "output": text + more,
+                            "generated": more,
+                            "temperature": temperature,
+                            "seed": seed,
+                        }
+                    )
+                else:
+                    results.append(_positions(model, text, ids, vocab, top, device, mode))
+        finally:
+            model.train(was_training)
+        return results
+
+
+class StepSumAdapter(SeqAdapter):
+    """The RNNCell model's loss: cross-entropy per step, added up over the steps (notes 11.1)."""
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        per_position = F.cross_entropy(outputs.float().transpose(1, 2), targets, reduction="none")
+        return per_position.mean(dim=0).sum()
+
+
+# -- helpers ------------------------------------------------------------------
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    prefix: list[int],
+    count: int,
+    context: int,
+    temperature: float,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> list[int]:
+    """``count`` more indices after ``prefix``; temperature 0 picks the likeliest each time.
+
+    The model sees the last ``context`` characters, as long as its training windows,
+    so it always starts from the zero state it was trained from. Sampling runs on
+    the CPU with ``generator`` so a seed gives the same text on every device.
+    """
+    ids = list(prefix)
+    for _ in range(count):
+        window = torch.tensor([ids[-context:]], dtype=torch.int64, device=device)
+        logits = model(window)[0, -1].float().cpu()
+        if temperature <= 0:
+            ids.append(int(logits.argmax()))
+        else:
+            probs = torch.softmax(logits / temperature, dim=-1)
+            ids.append(int(torch.multinomial(probs, 1, generator=generator)))
+    return ids[len(prefix) :]
+
+
+@torch.no_grad()
+def _positions(
+    model: nn.Module,
+    text: str,
+    ids: list[int],
+    vocab: Vocabulary,
+    top: int | None,
+    device: torch.device,
+    mode: str,
+) -> dict[str, Any]:
+    """The likeliest character at each position, with its probability and distribution."""
+    x = torch.tensor([ids], dtype=torch.int64, device=device)
+    probs = torch.softmax(model(x)[0].float(), dim=-1).cpu()
+    positions = []
+    for source, row in zip(text, probs.tolist(), strict=True):
+        order = sorted(range(len(row)), key=lambda i: -row[i])
+        best = order[0]
+        shown = order[:top] if top else order
+        positions.append(
+            {
+                "input": source,
+                "char": vocab.chars[best],
+                "probability": round(row[best], 6),
+                "distribution": {vocab.chars[i]: round(row[i], 6) for i in shown},
+            }
+        )
+    output = "".join(p["char"] for p in positions)
+    result: dict[str, Any] = {"input": text, "output": output, "positions": positions}
+    if mode == "text":
+        result["next"] = positions[-1]["char"]
+    return result
+
+
+def _optional_int(value: Any, flag: str, minimum: int) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise UsageError(f"{flag} must be at least {minimum}, got {number}")
+    return number
+
+
+def _temperature(value: Any) -> float:
+    if value is None:
+        return 1.0
+    try:
+        temperature = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"--temperature must be a number, got {value!r}") from None
+    if not math.isfinite(temperature) or temperature < 0:
+        raise UsageError(f"--temperature must be 0 (greedy) or more, got {value!r}")
+    return temperature
+
+
+def _lines(name: str) -> list[str]:
+    path = find_file(name, None, "csv")
+    return [line.rstrip("\r") for line in read_utf8(path).split("\n") if line.rstrip("\r")]

@@ -1,0 +1,99 @@
+"""Hook implementations: what zoo-vision offers to zoo.
+
+This module is imported whenever zoo lists its plugins, so it imports no torch:
+builders, the data loader and the adapter are named as ``"module:attr"`` strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+#: The notes' training loop: SGD(lr=0.01, momentum=0.5), DataLoader(batch_size=32), 10 epochs.
+SEED = Recipe(
+    "seed",
+    "as in the notes: SGD lr 0.01, momentum 0.5, batch 32, 10 epochs",
+    {"epochs": 10, "batch_size": 32, "lr": 0.01, "optimizer": "sgd", "momentum": 0.5, "schedule": "none"},
+)
+
+CNN_DEFAULT = Recipe(
+    "default",
+    "time-to-accuracy on a GPU: AdamW with a one-cycle schedule, batch 128, 15 epochs",
+    {
+        "epochs": 15,
+        "batch_size": 128,
+        "lr": 0.01,
+        "optimizer": "adamw",
+        "momentum": 0.0,
+        "weight_decay": 0.0001,
+        "schedule": "onecycle",
+    },
+)
+
+FC_DEFAULT = Recipe(
+    "default",
+    "time-to-accuracy on a GPU: AdamW with a one-cycle schedule, batch 128, 8 epochs",
+    {
+        "epochs": 8,
+        "batch_size": 128,
+        "lr": 0.002,
+        "optimizer": "adamw",
+        "momentum": 0.0,
+        "weight_decay": 0.0001,
+        "schedule": "onecycle",
+    },
+)
+
+
+@hookimpl
+def zoo_register_datasets(register: Callable[[Any], None]) -> None:
+    register(
+        DatasetSpec(
+            name="mnist",
+            summary="MNIST handwritten digits, 60000 train / 10000 test images of 28x28, 10 classes",
+            loader="zoo_vision.mnist:load",
+            options={"loader": "fast", "workers": 0, "mirror": ""},
+            files=tuple(f"MNIST/raw/{name}[.gz]" for name in MNIST_FILES),
+        )
+    )
+
+
+@hookimpl
+def zoo_register_models(register: Callable[[Any], None]) -> None:
+    register(
+        ModelSpec(
+            name="fc",
+            summary="fully connected 784-512-256-128-64-10 ReLU net, cross-entropy on logits",
+            task="multiclass",
+            builder="zoo_vision.models:build_fc",
+            dataset="vision.mnist",
+            recipes=(FC_DEFAULT, SEED),
+            config={"num_classes": 10},
+            adapter="zoo_vision.adapter:VisionAdapter",
+            input_shape="(N, 1, 28, 28) normalized images",
+            output_shape="(N, 10) logits",
+        )
+    )
+    register(
+        ModelSpec(
+            name="cnn",
+            summary="conv(1->10,k5)-pool2-conv(10->20,k5)-pool2-fc(320->10), cross-entropy on logits",
+            task="multiclass",
+            builder="zoo_vision.models:build_cnn",
+            dataset="vision.mnist",
+            recipes=(CNN_DEFAULT, SEED),
+            config={"kernel_size": 5, "padding": 0, "stride": 1, "pool": 2, "num_classes": 10},
+            adapter="zoo_vision.adapter:VisionAdapter",
+            input_shape="(N, 1, 28, 28) normalized images",
+            output_shape="(N, 10) logits",
+        )
+    )

@@ -1,0 +1,171 @@
+"""The plugin through the ``zoo`` command (and zoo's library API): train, eval, predict, and errors.
+
+Every ``zoo`` subprocess costs a torch import, so the CLI runs are few and shared;
+checks that need no separate process use ``zoo.train`` and ``zoo.load`` in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import torch
+
+import zoo
+from vision_testkit import Cli, draw_shape, write_mnist
+from zoo.errors import DataError, UsageError
+from zoo.registry import get_registry
+from zoo_vision.models import SmallCNN
+
+if TYPE_CHECKING:
+    from zoo.checkpoint import LoadedModel
+
+
+def metrics(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def vision_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """zoo's registry in this process with only this plugin loaded."""
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "vision")
+    get_registry(refresh=True)
+
+
+def load(path: Path) -> LoadedModel:
+    return zoo.load(str(path))
+
+
+def train(data_dir: Path, out: Path, name: str = "vision.fc", **overrides: Any) -> Any:
+    """``zoo.train`` in this process, small and on the CPU."""
+    settings: dict[str, Any] = {"seed": 0, "device": "cpu", "quiet": True, "download": False, "epochs": 1}
+    settings.update(overrides)
+    return zoo.train(name, data_dir=data_dir, out=out, **settings)
+
+
+def assert_clean_error(proc: object, *needles: str) -> str:
+    """Exit code 2, one 'error:' message holding every needle, and no traceback."""
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)  # type: ignore[attr-defined]
+    text = proc.stderr  # type: ignore[attr-defined]
+    assert "error:" in text and "Traceback" not in text, text
+    for needle in needles:
+        assert needle in text, (needle, text)
+    return text
+
+
+def test_list_shows_both_models(cli: Cli, tmp_path: Path) -> None:
+    proc = cli("list", "--json", cwd=tmp_path)
+    names = {m["name"]: m for m in json.loads(proc.stdout)}
+    assert set(names) == {"vision.cnn", "vision.fc"}
+    for model in names.values():
+        assert model["task"] == "multiclass" and model["dataset"] == "vision.mnist"
+        assert model["recipes"] == ["default", "seed"] and model["plugin"] == "zoo-vision"
+
+
+def test_train_cnn_writes_checkpoints_that_learned(trained_cnn: Path, vision_only: None) -> None:
+    rows = metrics(trained_cnn)
+    assert len(rows) == 8
+    assert rows[-1]["val_accuracy"] >= 0.9
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    loaded = load(trained_cnn / "last.safetensors")
+    assert loaded.metadata["model"] == "vision.cnn" and loaded.metadata["plugin"] == "zoo-vision"
+    model = loaded.model
+    assert isinstance(model, SmallCNN)
+    assert model.fc.weight.shape == (10, 320)
+    assert model.conv1.weight.shape == (10, 1, 5, 5)
+    assert loaded.metadata["data_meta"]["mean"] == 0.1307
+
+
+def test_eval_reports_the_test_split(cli: Cli, trained_cnn: Path, mnist_dir: Path) -> None:
+    checkpoint = str(trained_cnn / "last.safetensors")
+    proc = cli("eval", checkpoint, "--json", "--device", "cpu", cwd=trained_cnn, data_dir=mnist_dir)
+    result = json.loads(proc.stdout)
+    assert result["samples"] == 32
+    assert abs(result["accuracy"] - metrics(trained_cnn)[-1]["val_accuracy"]) < 1e-9
+
+
+def test_predict_reads_pictures_of_any_polarity_and_colour(
+    cli: Cli, trained_cnn: Path, tmp_path: Path
+) -> None:
+    ring = tmp_path / "ring-dark-on-light.png"
+    draw_shape(0, size=300, stroke=3, ink=0, paper=255).save(ring)
+    bar = tmp_path / "bar-light-on-dark.png"
+    draw_shape(1, size=120, stroke=3, ink=255, paper=0).resize((90, 160)).save(bar)
+    cross = tmp_path / "x-colour.png"
+    draw_shape(3, size=200, stroke=3, ink=40, paper=230, mode="RGB").save(cross)
+    checkpoint = str(trained_cnn / "best.safetensors")
+    proc = cli("predict", checkpoint, str(ring), str(bar), str(cross), "--top", "3", cwd=tmp_path)
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 3, proc.stdout
+    for line, path, digit in zip(lines, (ring, bar, cross), (0, 1, 3), strict=True):
+        # e.g. "ring.png -> 0  p=0.9991  top: 0 0.9991, 3 0.0005, 1 0.0002"
+        head, _, top = line.partition("  top: ")
+        assert head.startswith(f"{path} -> {digit}  p="), line
+        ranked = [item.split() for item in top.split(", ")]
+        assert len(ranked) == 3 and ranked[0][0] == str(digit)
+        probs = [float(p) for _, p in ranked]
+        assert probs == sorted(probs, reverse=True) and probs[0] > 0.5
+        assert float(head.split("p=")[1]) == probs[0]
+
+
+def test_predict_names_a_missing_or_unreadable_file(cli: Cli, trained_cnn: Path, tmp_path: Path) -> None:
+    bogus = tmp_path / "digit.png"
+    bogus.write_text("this is text")
+    proc = cli("predict", str(trained_cnn / "best.safetensors"), str(bogus), cwd=tmp_path, check=False)
+    assert_clean_error(proc, str(bogus), "not an image")
+
+
+def test_both_loaders_train_the_same_model(
+    cli: Cli, mnist_dir: Path, tmp_path: Path, vision_only: None
+) -> None:
+    """The torchvision DataLoader path through the CLI and the fast path in-process, same seed: same model."""
+    args = "train vision.fc --recipe seed --epochs 1 --device cpu --seed 5 --quiet"
+    args += " --loader torchvision --out slow"
+    cli(*args.split(), cwd=tmp_path, data_dir=mnist_dir)
+    run = train(mnist_dir, tmp_path / "fast", recipe="seed", seed=5, loader="fast")
+    slow, fast = metrics(tmp_path / "slow")[-1], metrics(tmp_path / "fast")[-1]
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        assert abs(fast[key] - slow[key]) < 1e-5, (key, fast[key], slow[key])
+    a = run.model.state_dict()
+    b = load(tmp_path / "slow" / "last.safetensors").model.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name].cpu(), b[name], atol=1e-5), name
+
+
+def test_offline_without_files_says_where_to_put_them(cli: Cli, tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a local port nobody listens on: fails at once, never touches the internet
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    empty = tmp_path / "data"
+    args = f"train vision.cnn --epochs 1 --device cpu --mirror http://127.0.0.1:{port}"
+    proc = cli(*args.split(), cwd=tmp_path, data_dir=empty, check=False)
+    raw = str(empty / "MNIST" / "raw")
+    files = "train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
+    assert_clean_error(proc, raw, *files.split(), "plain or .gz", "download failed")
+
+
+def test_corrupt_file_is_named(tmp_path: Path, vision_only: None) -> None:
+    raw = write_mnist(tmp_path / "data", n_train=8, n_test=4)
+    labels = raw / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-2])
+    with pytest.raises(DataError, match="truncated") as info:
+        train(tmp_path / "data", tmp_path / "run")
+    assert str(labels) in str(info.value)
+
+
+def test_cnn_arguments_that_leave_nothing_are_a_usage_error(
+    mnist_dir: Path, tmp_path: Path, vision_only: None
+) -> None:
+    with pytest.raises(UsageError, match="kernel_size=13.*nothing at conv2"):
+        train(mnist_dir, tmp_path / "run", name="vision.cnn", kernel_size=13, stride=2)
+
+
+def test_cnn_padding_and_stride_train(mnist_dir: Path, tmp_path: Path, vision_only: None) -> None:
+    run = train(mnist_dir, tmp_path / "run", name="vision.cnn", kernel_size=3, padding=1, stride=2, pool=1)
+    reloaded = load(tmp_path / "run" / "last.safetensors").model
+    assert isinstance(run.model, SmallCNN) and isinstance(reloaded, SmallCNN)
+    assert run.model.fc.in_features == reloaded.fc.in_features == 20 * 7 * 7
