@@ -359,5 +359,6 @@ def main() -> None:
     try:
         app()
     except ZooError as exc:
-        err.print(f"error: {exc}", markup=False)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
+            err.print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)

@@ -151,6 +151,9 @@ def make_plan(
     spec = registry.model(name)
     dataset = registry.dataset(spec.dataset)
     recipe_name = overrides.pop("recipe", None)
+    method = overrides.get("method")
+    if recipe_name is None and isinstance(method, str) and any(r.name == method for r in spec.recipes):
+        recipe_name = method  # a fitting method's own recipe carries its settings
     try:
         recipe = spec.recipe(recipe_name)
     except KeyError as exc:
@@ -342,6 +345,12 @@ class Trainer:
         request = DataRequest(dict(plan.data_options), plan.data_dir, plan.seed, plan.download)
         bundle: DataBundle = loader(request)
         env.check_data(len(bundle.train))
+        size = int(plan.hparams["batch_size"])
+        if env.enabled and 0 < size < env.world_size:
+            raise UsageError(
+                f"a batch of {size} cannot be shared by {env.world_size} processes (the batch size is global)",
+                hint=f"use --batch-size {env.world_size} or more, or --batch-size 0 for the full batch",
+            )
         self.bundle = bundle
         spec = plan.spec
         self.adapter: ModelAdapter = resolve(spec.adapter)(spec) if spec.adapter else ModelAdapter(spec)

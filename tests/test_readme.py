@@ -1,0 +1,54 @@
+"""The README's "write your own plugin" files, built into a distribution and used through the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from zoo_testkit import Runner
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+tomllib = pytest.importorskip("tomllib") if sys.version_info >= (3, 11) else pytest.importorskip("tomli")
+
+
+def readme_plugin_files() -> dict[str, str]:
+    text = README.read_text(encoding="utf-8")
+    pattern = re.compile(r"<!-- plugin-file: (\S+) -->\n```\w*\n(.*?)```", re.S)
+    return {path: body for path, body in pattern.findall(text)}
+
+
+def test_readme_plugin_installs_lists_trains_and_predicts(zoo_cli: Runner, tmp_path: Path) -> None:
+    files = readme_plugin_files()
+    assert set(files) == {"pyproject.toml", "src/zoo_hello/plugin.py", "src/zoo_hello/impl.py"}
+    project = tomllib.loads(files["pyproject.toml"])["project"]
+    # Lay the package and its dist-info out as an installer would.
+    site = tmp_path / "site"
+    package = site / "zoo_hello"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    for path, body in files.items():
+        if path.startswith("src/zoo_hello/"):
+            (package / Path(path).name).write_text(body, encoding="utf-8")
+    info = site / f"zoo_hello-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n", encoding="utf-8"
+    )
+    entry_points = project["entry-points"]["zoo.plugins"]
+    (info / "entry_points.txt").write_text(
+        "[zoo.plugins]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()), encoding="utf-8"
+    )
+    env = {"ZOO_LOAD_PLUGINS": "hello"}
+    listed = json.loads(zoo_cli("list", "--json", sites=(site,), env=env, check=True).stdout)
+    assert [m["name"] for m in listed] == ["hello.xor"] and listed[0]["plugin"] == "zoo-hello"
+    run = tmp_path / "xor"
+    zoo_cli("train", "hello.xor", "--out", str(run), "--quiet", sites=(site,), env=env, check=True)
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["val_accuracy"] == 1.0
+    out = zoo_cli("predict", str(run / "best.safetensors"), "1,0", "0,0", "--json", sites=(site,), env=env, check=True)
+    predictions = json.loads(out.stdout)
+    assert predictions[0]["label"] == 1 and predictions[0]["probability"] > 0.5
+    assert predictions[1]["label"] == 0
