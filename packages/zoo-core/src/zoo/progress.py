@@ -81,7 +81,7 @@ class Reporter:
                 "train", total=steps, completed=done, epoch=epoch + 1, loss="-", rate="-"
             )
         else:
-            self.progress.reset(self.task, total=steps, completed=done, epoch=epoch + 1)
+            self.progress.reset(self.task, total=steps, completed=done, epoch=epoch + 1, loss="-", rate="-")
         self.samples = 0
         self.started = time.perf_counter()
 
