@@ -20,7 +20,7 @@ class _Planted:
         self.marker = marker
 
     def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (Path.write_text, (str(self.marker), "executed"))  # type: ignore[return-value]
+        return (Path.write_text, (str(self.marker), "executed"))
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -220,6 +221,7 @@ def train_cmd(
         False, "--deterministic", help="Deterministic kernels, reproducible bit for bit."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="One line per epoch, no progress bar."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's)."),
     download: bool = typer.Option(
         True, "--download/--no-download", help="Fetch missing data sets (off with ZOO_OFFLINE=1 too)."
     ),
@@ -231,6 +233,11 @@ def train_cmd(
     if resume is None:
         _registry(warn=False).model(name)  # fail fast, before torch is imported
     from zoo.trainer import train
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
     overrides: dict[str, Any] = {
         k: v
@@ -281,7 +288,7 @@ def eval_cmd(
         out.print(f"{key}: {_fmt(value)}")
 
 
-@app.command("predict")
+@app.command("predict", context_settings={"ignore_unknown_options": True})
 def predict_cmd(
     checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint."),
     inputs: Optional[list[str]] = typer.Argument(None, help="Inputs: numbers, 'v1,v2,...', image paths, text."),
@@ -356,6 +363,8 @@ def _fmt(value: Any) -> str:
 
 def main() -> None:
     """Entry point: run the app and turn ZooErrors into one clean line."""
+    # torch warns on import when numpy is absent; zoo does not need numpy.
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     try:
         app()
     except ZooError as exc:

@@ -1,0 +1,252 @@
+"""Dataset loaders: a CSV (shipped toy data or the user's file) becomes a DataBundle.
+
+Every loader reads the same options: ``data`` (a CSV path), ``label_column``
+(default: the last), ``delimiter`` (default: detected), ``val_fraction`` and
+``standardize``. The split is deterministic for a seed and stratified for 0/1
+labels; standardization statistics come from the training split only and travel in
+``DataBundle.meta`` so that prediction applies the same transform.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.data import DataBundle, DataRequest, TensorSplit
+from zoo.errors import DataError, UsageError
+from zoo_tabular.csvfile import Table, read_table
+from zoo_tabular.plugin import DATA_OPTIONS
+
+DIABETES_FILES = ("diabetes.csv", "diabetes.csv.gz")
+
+
+def load_linear(request: DataRequest) -> DataBundle:
+    """x = 1, 2, 3 with y = 2x, as in the notes, unless ``--data`` names another CSV."""
+    return _load_toy(request, "linear", binary=False)
+
+
+def load_affine(request: DataRequest) -> DataBundle:
+    """x = 1, 2, 3 with y = 2x + 1."""
+    return _load_toy(request, "affine", binary=False)
+
+
+def load_logistic(request: DataRequest) -> DataBundle:
+    """x = 1, 2, 3 with labels 0, 0, 1."""
+    return _load_toy(request, "logistic", binary=True)
+
+
+def load_diabetes(request: DataRequest) -> DataBundle:
+    """The notes' diabetes.csv (8 features, 0/1 label), from ``--data`` or the data folder."""
+    path = _option(request, "data")
+    if not path:
+        folder = Path(request.data_dir).expanduser()
+        found = [folder / name for name in DIABETES_FILES if (folder / name).is_file()]
+        if not found:
+            missing = (folder / DIABETES_FILES[0]).resolve()
+            raise DataError(
+                f"the diabetes data is missing: {missing} does not exist (zoo cannot download it)",
+                hint=(
+                    "pass --data PATH to a CSV with 8 feature columns and a 0/1 label in the last column, "
+                    "or put diabetes.csv (the file the notes load) in the folder given by --data-dir "
+                    "or $ZOO_DATA_DIR"
+                ),
+            )
+        path = str(found[0])
+    return load_csv(path, request, n_features=8, binary=True, model="tabular.diabetes")
+
+
+def _load_toy(request: DataRequest, name: str, binary: bool) -> DataBundle:
+    path = _option(request, "data")
+    model = f"tabular.{name}"
+    if path:
+        return load_csv(path, request, n_features=1, binary=binary, model=model)
+    resource = resources.files("zoo_tabular") / "data" / f"{name}.csv"
+    with resources.as_file(resource) as shipped:
+        # Three rows cannot spare a validation split: the trainer evaluates on train.
+        return load_csv(
+            shipped,
+            request,
+            n_features=1,
+            binary=binary,
+            model=model,
+            split=False,
+            source=f"built-in {name}.csv",
+        )
+
+
+def _option(request: DataRequest, key: str) -> Any:
+    """The user's value, or the declared default when the option is missing."""
+    value = request.options.get(key, DATA_OPTIONS[key])
+    return value if value is not None else DATA_OPTIONS[key]
+
+
+def load_csv(
+    path: str | Path,
+    request: DataRequest,
+    n_features: int,
+    binary: bool,
+    model: str,
+    split: bool = True,
+    source: str | None = None,
+) -> DataBundle:
+    """Read, check, split and (optionally) standardize one CSV file."""
+    table = read_table(path, str(_option(request, "delimiter") or ""))
+    label = label_index(table, _option(request, "label_column"))
+    names = table.names()
+    feature_cols = [i for i in range(table.width) if i != label]
+    if len(feature_cols) != n_features:
+        raise DataError(
+            f"has {len(feature_cols)} feature column(s) plus the label, but {model} takes {n_features}",
+            table.path,
+            hint=f"{model} needs {n_features} numeric feature column(s) and one label column "
+            "(the last, or choose it with --label-column)",
+        )
+    data = torch.tensor(table.rows, dtype=torch.float64)
+    x = data[:, feature_cols].float()
+    y = data[:, label : label + 1].float()
+    if binary:
+        check_binary(table, label)
+
+    fraction = float(_option(request, "val_fraction"))
+    if not 0.0 <= fraction < 1.0:
+        raise UsageError(f"--val-fraction must be at least 0 and below 1, got {fraction}")
+    train_idx, val_idx = (
+        split_indices(y[:, 0], fraction, request.seed, stratify=binary)
+        if split
+        else (torch.arange(len(y)), torch.arange(0))
+    )
+    if len(train_idx) == 0:
+        raise DataError(
+            f"has only {len(y)} row(s): nothing is left to train on",
+            table.path,
+            hint="lower --val-fraction or add rows",
+        )
+
+    stats = None
+    if bool(_option(request, "standardize")):
+        mean, std = standardizer(x[train_idx])
+        x = (x - mean) / std
+        stats = {"mean": mean.tolist(), "std": std.tolist()}
+
+    train = TensorSplit(x[train_idx], y[train_idx])
+    val = TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None
+    where = source or table.path
+    meta = {
+        "source": where,
+        "features": n_features,
+        "feature_names": [names[i] for i in feature_cols],
+        "label": names[label],
+        "label_index": label,
+        "columns": table.width,
+        "binary": binary,
+        "standardize": stats,
+        "split": {
+            "train": len(train_idx),
+            "val": len(val_idx),
+            "val_fraction": fraction if split else 0.0,
+            "seed": request.seed,
+            "stratified": binary and split,
+        },
+    }
+    held_out = f"{len(val_idx)} validation rows" if val is not None else "no validation split"
+    description = (
+        f"{where}: {len(y)} rows, {n_features} feature(s); {len(train_idx)} training rows, {held_out}"
+        + (" (stratified)" if binary and val is not None else "")
+        + ("; standardized" if stats else "")
+    )
+    return DataBundle(train=train, val=val, meta=meta, description=description)
+
+
+def label_index(table: Table, wanted: Any) -> int:
+    """The label column: a header name or a 0-based index (negative counts from the end)."""
+    width = table.width
+    if width < 2:
+        raise DataError("has a single column: a feature column and a label column are needed", table.path)
+    if wanted is None or wanted == "":
+        index = width - 1
+    elif isinstance(wanted, int) or str(wanted).strip().lstrip("-").isdigit():
+        index = int(wanted)
+        if not -width <= index < width:
+            raise UsageError(
+                f"--label-column {wanted} is out of range: {table.path} has {width} columns",
+                hint=f"use 0..{width - 1}, -1 for the last, or a header name",
+            )
+        index %= width
+    elif table.header and str(wanted) in table.header:
+        index = table.header.index(str(wanted))
+    else:
+        known = ", ".join(table.header) if table.header else "the file has no header row"
+        raise UsageError(
+            f"--label-column {wanted!r} is not a column of {table.path}", hint=f"columns: {known}"
+        )
+    return index
+
+
+def check_binary(table: Table, label: int) -> None:
+    """Binary models need labels 0 or 1; point at the first row that has something else."""
+    for row, line in zip(table.rows, table.lines):
+        if row[label] not in (0.0, 1.0):
+            raise DataError(
+                f"label {row[label]:g} is not 0 or 1",
+                table.path,
+                line,
+                label + 1,
+                hint="binary models need a 0/1 label column (choose it with --label-column)",
+            )
+
+
+def split_indices(
+    labels: torch.Tensor, fraction: float, seed: int, stratify: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic train/validation indices; per-class shuffles keep 0/1 proportions."""
+    generator = torch.Generator().manual_seed(int(seed))
+    groups = (
+        [torch.nonzero(labels == v).flatten() for v in labels.unique()]
+        if stratify
+        else [torch.arange(len(labels))]
+    )
+    train, val = [], []
+    for group in groups:
+        shuffled = group[torch.randperm(len(group), generator=generator)]
+        k = round(len(group) * fraction)
+        val.append(shuffled[:k])
+        train.append(shuffled[k:])
+    return torch.cat(train).sort().values, torch.cat(val).sort().values
+
+
+def standardizer(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and standard deviation; constant features keep scale 1."""
+    mean = x.mean(dim=0)
+    std = x.std(dim=0, unbiased=False)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return mean, std
+
+
+def prediction_features(rows: list[list[float]], meta: dict[str, Any], where: list[str]) -> torch.Tensor:
+    """Inputs for the model from raw rows, with the training split's standardization.
+
+    A row may hold just the features, or every column of the training CSV (the label
+    is then dropped). ``where`` names each row for errors (an input or a file line).
+    """
+    n = int(meta.get("features", len(rows[0]) if rows else 0))
+    columns = int(meta.get("columns", n + 1))
+    label = int(meta.get("label_index", columns - 1))
+    picked = []
+    for row, place in zip(rows, where):
+        if len(row) == n:
+            picked.append(row)
+        elif len(row) == columns:
+            picked.append([v for i, v in enumerate(row) if i != label])
+        else:
+            raise UsageError(
+                f"{place} has {len(row)} value(s) but the model takes {n} feature(s)",
+                hint=f"give {n} comma-separated numbers per input (or {columns} with the label)",
+            )
+    x = torch.tensor(picked, dtype=torch.float32).reshape(len(picked), n)
+    stats = meta.get("standardize")
+    if stats:
+        x = (x - torch.tensor(stats["mean"])) / torch.tensor(stats["std"])
+    return x

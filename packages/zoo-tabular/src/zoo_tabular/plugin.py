@@ -1,0 +1,192 @@
+"""Hook implementations: the models and datasets zoo-tabular registers.
+
+Only specs live here. Builders, loaders and adapters are named as strings so that
+``zoo list`` never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
+
+#: Options every tabular dataset understands (``--data``, ``--val-fraction``...).
+DATA_OPTIONS: dict[str, Any] = {
+    "data": "",
+    "label_column": "",
+    "delimiter": "",
+    "val_fraction": 0.2,
+    "standardize": False,
+}
+
+#: The (w, b) grid that ``--method grid`` scans, as in the notes: 0.0, 0.1, ... 4.0.
+GRID: dict[str, Any] = {"grid_min": 0.0, "grid_max": 4.0, "grid_step": 0.1}
+
+
+def _line_recipes(slow: bool) -> tuple[Recipe, ...]:
+    """One recipe per fitting method.
+
+    y = w*x takes the notes' settings (lr 0.01, 100 epochs). The affine loss valley is
+    long and flat along one direction (the Hessian's eigenvalues differ 46-fold), so
+    there the learning rates are larger: each recipe still lands within 1e-2 of
+    w = 2, b = 1.
+    """
+    gd_lr, gd_epochs = (0.15, 200) if slow else (0.01, 100)
+    step_lr, step_epochs = (0.1, 100) if slow else (0.01, 100)
+    return (
+        Recipe(
+            "gd",
+            "batch gradient descent, gradient written by hand",
+            {"method": "gd", "epochs": gd_epochs, "lr": gd_lr, "batch_size": 0, **GRID},
+        ),
+        Recipe(
+            "grid",
+            "exhaustive search over the grid, one pass",
+            {"method": "grid", "epochs": 1, "batch_size": 0, **GRID},
+        ),
+        Recipe(
+            "sgd",
+            "stochastic gradient descent, one sample per step, gradient by hand",
+            {"method": "sgd", "epochs": step_epochs, "lr": step_lr, "batch_size": 1, **GRID},
+        ),
+        Recipe(
+            "minibatch",
+            "shuffled mini-batches of 2, gradient by hand averaged over the batch",
+            {"method": "minibatch", "epochs": step_epochs, "lr": step_lr, "batch_size": 2, **GRID},
+        ),
+        Recipe(
+            "autograd",
+            "torch autograd and the SGD optimizer, one sample per step",
+            {
+                "method": "autograd",
+                "epochs": step_epochs,
+                "lr": step_lr,
+                "batch_size": 1,
+                "optimizer": "sgd",
+                **GRID,
+            },
+        ),
+    )
+
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="linear",
+        summary="y = w*x without bias, fitted by grid search, gradient descent, SGD, mini-batch or autograd",
+        task="regression",
+        builder="zoo_tabular.models:build_line",
+        dataset="tabular.linear",
+        recipes=_line_recipes(slow=False),
+        default_recipe="gd",
+        config={"in_features": 1, "bias": False, "init_weight": 1.0, "init_bias": 0.0},
+        adapter="zoo_tabular.adapters:LineAdapter",
+        input_shape="(N, 1)",
+        output_shape="(N, 1)",
+    ),
+    ModelSpec(
+        name="affine",
+        summary="y = w*x + b, the same methods, grid search draws the loss surface over (w, b)",
+        task="regression",
+        builder="zoo_tabular.models:build_line",
+        dataset="tabular.affine",
+        recipes=_line_recipes(slow=True),
+        default_recipe="gd",
+        config={"in_features": 1, "bias": True, "init_weight": 1.0, "init_bias": 0.0},
+        adapter="zoo_tabular.adapters:LineAdapter",
+        input_shape="(N, 1)",
+        output_shape="(N, 1)",
+    ),
+    ModelSpec(
+        name="logistic",
+        summary="logistic regression sigmoid(w*x + b) with binary cross-entropy",
+        task="binary",
+        builder="zoo_tabular.models:build_logistic",
+        dataset="tabular.logistic",
+        recipes=(
+            Recipe(
+                "default",
+                "Adam lr 0.1 on the full batch, 200 epochs: P(y=1 | x=4) above 0.99",
+                {"epochs": 200, "lr": 0.1, "batch_size": 0, "optimizer": "adam"},
+            ),
+            Recipe(
+                "seed",
+                "the notes: 1000 epochs of full-batch SGD, lr 0.01 on summed BCE "
+                "(= lr 0.03 on mean BCE over the 3 samples)",
+                {"epochs": 1000, "lr": 0.03, "batch_size": 0, "optimizer": "sgd"},
+            ),
+        ),
+        config={"in_features": 1},
+        adapter="zoo_tabular.adapters:LogisticAdapter",
+        input_shape="(N, 1)",
+        output_shape="(N, 1) probabilities",
+    ),
+    ModelSpec(
+        name="diabetes",
+        summary="8-6-4-1 sigmoid MLP with binary cross-entropy on the diabetes CSV",
+        task="binary",
+        builder="zoo_tabular.models:build_mlp",
+        dataset="tabular.diabetes",
+        recipes=(
+            Recipe(
+                "default",
+                "Adam lr 0.03 with a cosine schedule, shuffled batches of 32, 40 epochs",
+                {"epochs": 40, "lr": 0.03, "batch_size": 32, "optimizer": "adam", "schedule": "cosine"},
+            ),
+            Recipe(
+                "seed",
+                "the notes: full-batch SGD, lr 0.1, 100 epochs",
+                {"epochs": 100, "lr": 0.1, "batch_size": 0, "optimizer": "sgd"},
+            ),
+            Recipe(
+                "seed-minibatch",
+                "the notes' DataLoader: shuffled batches of 32, SGD lr 0.01, 100 epochs",
+                {"epochs": 100, "lr": 0.01, "batch_size": 32, "optimizer": "sgd"},
+            ),
+        ),
+        config={"in_features": 8, "hidden": [6, 4]},
+        adapter="zoo_tabular.adapters:TabularAdapter",
+        input_shape="(N, 8)",
+        output_shape="(N, 1) probabilities",
+    ),
+)
+
+DATASETS: tuple[DatasetSpec, ...] = (
+    DatasetSpec(
+        "linear",
+        "x = 1, 2, 3 and y = 2x (shipped), or --data CSV with one feature",
+        "zoo_tabular.datasets:load_linear",
+        DATA_OPTIONS,
+    ),
+    DatasetSpec(
+        "affine",
+        "x = 1, 2, 3 and y = 2x + 1 (shipped), or --data CSV with one feature",
+        "zoo_tabular.datasets:load_affine",
+        DATA_OPTIONS,
+    ),
+    DatasetSpec(
+        "logistic",
+        "x = 1, 2, 3 and y = 0, 0, 1 (shipped), or --data CSV with one feature",
+        "zoo_tabular.datasets:load_logistic",
+        DATA_OPTIONS,
+    ),
+    DatasetSpec(
+        "diabetes",
+        "diabetes CSV: 8 numeric features and a 0/1 label per row, no download",
+        "zoo_tabular.datasets:load_diabetes",
+        DATA_OPTIONS,
+        files=("diabetes.csv",),
+    ),
+)
+
+
+@hookimpl
+def zoo_register_models(register: Callable[[Any], None]) -> None:
+    for spec in MODELS:
+        register(spec)
+
+
+@hookimpl
+def zoo_register_datasets(register: Callable[[Any], None]) -> None:
+    for spec in DATASETS:
+        register(spec)

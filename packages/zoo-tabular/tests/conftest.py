@@ -1,0 +1,139 @@
+"""Helpers for zoo-tabular's tests: the real ``zoo`` CLI limited to this plugin, the
+library API in-process, and a stand-in FitContext for strategies on their own."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+
+def run_zoo(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m zoo ARGS`` in ``cwd`` with only the tabular plugin loaded."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    full_env["ZOO_LOAD_PLUGINS"] = "tabular"
+    full_env["ZOO_DATA_DIR"] = str(cwd / "zoo-data")
+    full_env.setdefault("OMP_NUM_THREADS", "1")  # tiny tensors: threads only add overhead
+    full_env["MPLBACKEND"] = "Agg"
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "zoo", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+ZooRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def zoo_cli(tmp_path: Path) -> ZooRunner:
+    """Run the CLI in ``tmp_path``; ``ok=True`` asserts exit code 0 and shows the output if not."""
+
+    def run(
+        *args: str, ok: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = run_zoo(*args, cwd=tmp_path, env=env)
+        if ok:
+            assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    return run
+
+
+@pytest.fixture
+def train_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
+    """``zoo.train`` in this process (no interpreter start-up), registry limited to tabular."""
+    import zoo
+    import zoo.registry
+
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "tabular")
+    monkeypatch.setattr(zoo.registry, "_REGISTRY", None)
+    monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead
+    counter = iter(range(1_000_000))
+
+    def train(name: str, **overrides: Any) -> Any:
+        overrides.setdefault("out", tmp_path / f"run{next(counter)}")
+        overrides.setdefault("device", "cpu")
+        overrides.setdefault("quiet", True)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            run = zoo.train(name, **overrides)
+        setattr(run, "printed", printed.getvalue())  # noqa: B010  (what the run printed, for asserts)
+        return run
+
+    yield train
+    torch.set_num_threads(threads)
+
+
+class FakeFit:
+    """Just enough of the trainer's FitContext to run a strategy on tensors."""
+
+    def __init__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, folder: Path, **hparams: Any
+    ) -> None:
+        self.model = model
+        self.x, self.y = x, y
+        self.device = torch.device("cpu")
+        self.hparams = {"lr": 0.01, "batch_size": 0, **hparams}
+        self.epoch = 0
+        self.rank = 0
+        self.world_size = 1
+        self.folder = folder
+        self.losses: list[tuple[float, int]] = []
+        self.lines: list[str] = []
+
+    def batches(self, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        size = int(self.hparams["batch_size"] if batch_size is None else batch_size) or len(self.x)
+        order = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(self.epoch))
+        for idx in order.split(size):
+            yield self.x[idx], self.y[idx]
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("an optimizer-free strategy called train_step")
+
+    def record(self, loss: torch.Tensor, n: int) -> None:
+        self.losses.append((float(loss), n))
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.mse_loss(outputs, targets)
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+    def artifact(self, name: str) -> Path | None:
+        return self.folder / name
+
+
+@pytest.fixture
+def fake_fit(tmp_path: Path) -> Callable[..., FakeFit]:
+    def make(model: nn.Module, x: torch.Tensor, y: torch.Tensor, **hparams: Any) -> FakeFit:
+        return FakeFit(model, x, y, tmp_path, **hparams)
+
+    return make
+
+
+@pytest.fixture
+def make_csv(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write ``text`` to ``tmp_path/name`` and return the path."""
+
+    def make(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return make
