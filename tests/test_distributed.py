@@ -151,30 +151,20 @@ def test_each_installed_plugin_trains_under_torchrun(zoo_cli: Runner, tmp_path: 
     assert result.returncode == 0, result.stdout + result.stderr
     single = zoo_cli("train", *args, "--out", str(tmp_path / "single"), env={"ZOO_LOAD_PLUGINS": namespace}, check=True)
     assert single.returncode == 0
-    ddp = json.loads(
-        zoo_cli(
-            "eval",
-            str(tmp_path / "ddp" / "best.safetensors"),
-            "--json",
-            "--device",
-            "cpu",
-            "--data-dir",
-            str(data),
-            env={"ZOO_LOAD_PLUGINS": namespace},
-            check=True,
-        ).stdout
-    )
-    alone = json.loads(
-        zoo_cli(
-            "eval",
-            str(tmp_path / "single" / "best.safetensors"),
-            "--json",
-            "--device",
-            "cpu",
-            "--data-dir",
-            str(data),
-            env={"ZOO_LOAD_PLUGINS": namespace},
-            check=True,
-        ).stdout
+    ddp, alone = (
+        json.loads(
+            zoo_cli(
+                "eval",
+                str(tmp_path / run / "best.safetensors"),
+                "--json",
+                "--device",
+                "cpu",
+                "--data-dir",
+                str(data),
+                env={"ZOO_LOAD_PLUGINS": namespace},
+                check=True,
+            ).stdout
+        )
+        for run in ("ddp", "single")
     )
     assert ddp["accuracy"] >= alone["accuracy"] - 0.2, (ddp, alone)
