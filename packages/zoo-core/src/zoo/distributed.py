@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -95,14 +94,6 @@ class DistEnv:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
-
-    def broadcast(self, obj: Any) -> Any:
-        """Rank 0's value of a small picklable-free object (str, int) on every rank."""
-        if not self.enabled:
-            return obj
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
 
     def close(self) -> None:
         if self.enabled and dist.is_initialized():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -85,7 +86,8 @@ class Reporter:
         self.samples = 0
         self.started = time.perf_counter()
 
-    def advance(self, samples: int, loss: torch.Tensor | None) -> None:
+    def advance(self, samples: int, loss: Callable[[], torch.Tensor | None]) -> None:
+        """Count a step; ``loss`` is only called (and the device synced) when the bar refreshes."""
         if not self.live or self.progress is None:
             return
         self.samples += samples
@@ -93,12 +95,13 @@ class Reporter:
         fields: dict[str, Any] = {}
         if now - self.last_refresh >= REFRESH_S:
             self.last_refresh = now
-            if loss is not None:
-                fields["loss"] = f"{float(loss.item()):.4g}"
+            value = loss()
+            if value is not None:
+                fields["loss"] = f"{float(value.item()):.4g}"
             fields["rate"] = f"{self.samples / max(now - self.started, 1e-9):,.0f}"
         self.progress.update(self.task, advance=1, **fields)
 
-    def end_epoch(self, record: dict[str, Any], epochs: int, key: str, report: str | None) -> None:
+    def end_epoch(self, record: dict[str, Any], epochs: int, report: str | None) -> None:
         parts = [f"epoch {record['epoch']}/{epochs}", f"train_loss {record['train_loss']:.6g}"]
         for name, value in record.items():
             if name.startswith("val_") and isinstance(value, float):

@@ -284,7 +284,7 @@ class _Epoch:
             yield x, y
             self.done += 1
             t.global_step += 1
-            t.reporter.advance(int(x.shape[0]) * self.world_size, t.running_loss())
+            t.reporter.advance(int(x.shape[0]) * self.world_size, t.running_loss)
         self.skip = 0
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -535,7 +535,7 @@ class Trainer:
         self.save_last(epoch + 1, ctx_done=0)
         self.env.barrier()
         report = self.adapter.epoch_report(self.module, self.bundle, self.device) if self.env.is_main else None
-        self.reporter.end_epoch(record, int(self.plan.hparams["epochs"]), key, report)
+        self.reporter.end_epoch(record, int(self.plan.hparams["epochs"]), report)
 
     def _lr(self) -> float | None:
         if self.optimizer is None:
