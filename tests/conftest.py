@@ -49,3 +49,25 @@ def zoo_cli(tmp_path: Path) -> Runner:
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, toy_site_module: Path) -> Path:
+    """A finished 2-epoch toy.mlp run folder, shared by the tests that only read it."""
+    run = tmp_path_factory.mktemp("run") / "mlp"
+    env = {**os.environ, "PYTHONPATH": str(toy_site_module), "ZOO_LOAD_PLUGINS": "toy"}
+    subprocess.run(
+        [sys.executable, "-m", "zoo", "train", "toy.mlp", "--out", str(run), "--epochs", "2", "--quiet"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    return run
+
+
+@pytest.fixture(scope="session")
+def toy_site_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The toy plugin on a site folder that lives for the whole test run."""
+    site = tmp_path_factory.mktemp("site")
+    write_plugin(site, "toy-plugin", "toyplug", {"__init__.py": TOY_PLUGIN, "impl.py": TOY_IMPL}, {"toy": "toyplug"})
+    return site

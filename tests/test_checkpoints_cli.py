@@ -7,7 +7,6 @@ import pickle
 import struct
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from zoo_testkit import Runner
@@ -21,32 +20,6 @@ class _Planted:
 
     def __reduce__(self) -> tuple[object, tuple[str, str]]:
         return (Path.write_text, (str(self.marker), "executed"))
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, toy_site_module: Path) -> Path:
-    import os
-    import subprocess
-    import sys
-
-    run = tmp_path_factory.mktemp("run") / "mlp"
-    env = {**os.environ, "PYTHONPATH": str(toy_site_module), "ZOO_LOAD_PLUGINS": "toy"}
-    subprocess.run(
-        [sys.executable, "-m", "zoo", "train", "toy.mlp", "--out", str(run), "--epochs", "2", "--quiet"],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    return run
-
-
-@pytest.fixture(scope="module")
-def toy_site_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from zoo_testkit import TOY_IMPL, TOY_PLUGIN, write_plugin
-
-    site = tmp_path_factory.mktemp("site")
-    write_plugin(site, "toy-plugin", "toyplug", {"__init__.py": TOY_PLUGIN, "impl.py": TOY_IMPL}, {"toy": "toyplug"})
-    return site
 
 
 def _assert_clear(result: object, path: Path, *needles: str) -> None:

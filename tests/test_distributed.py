@@ -82,6 +82,11 @@ def test_world_larger_than_data_is_a_clear_error(toy_site: Path, tmp_path: Path)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "has 1 samples but there are 2 processes" in output
+    small = _torchrun(
+        toy_site, tmp_path, "toy.line", "--batch-size", "1", "--device", "cpu", "--out", str(tmp_path / "b1")
+    )
+    assert small.returncode != 0
+    assert "a batch of 1 cannot be shared by 2 processes" in small.stdout + small.stderr
     assert output.count("error: the training split") == 1  # said once, by rank 0
 
 
