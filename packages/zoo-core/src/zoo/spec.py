@@ -28,6 +28,19 @@ BASE_HPARAMS: dict[str, Any] = {
 }
 
 Ref = str | Callable[..., Any]
+DEVICE_KINDS: tuple[str, ...] = ("any", "cpu", "accelerator")
+
+
+def check_ref(ref: Ref | None, what: str) -> None:
+    """Refuse a reference that can never resolve, without importing it (no torch here)."""
+    if ref is None or callable(ref):
+        return
+    if not isinstance(ref, str):
+        raise ValueError(f"{what} must be a 'module:attribute' string or a callable, not {type(ref).__name__}")
+    module, sep, attr = ref.partition(":")
+    parts = [*module.split("."), *attr.split(".")]
+    if not sep or not all(p.isidentifier() for p in parts):
+        raise ValueError(f"{what} {ref!r} is not of the form 'package.module:attribute'")
 
 
 def resolve(ref: Ref) -> Any:
@@ -44,16 +57,75 @@ def resolve(ref: Ref) -> Any:
 
 
 @dataclass(frozen=True)
+class Option:
+    """An option only some models understand (``zoo predict --top 3``), declared by the plugin.
+
+    The default's type says how command-line text is read; ``kind`` names the type
+    when the default is None (``"int"``, ``"float"``, ``"str"``, ``"bool"``, ``"path"``).
+    """
+
+    name: str
+    default: Any
+    help: str
+    kind: str = ""
+
+    @property
+    def type_name(self) -> str:
+        if self.kind:
+            return self.kind
+        return "str" if self.default is None else type(self.default).__name__
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
 class Recipe:
-    """A named set of hyperparameters: how to train a model, not what it is."""
+    """A named set of hyperparameters: how to train a model, not what it is.
+
+    ``device`` says where the recipe is meant to run (``"any"``, ``"cpu"`` or
+    ``"accelerator"``): a model may offer one ``default`` per kind and the trainer
+    takes the one for the device in use. ``target`` is the metric and value the recipe
+    promises, ``expected`` the range its final metric should land in (``zoo bench``).
+    """
 
     name: str
     summary: str
     hparams: Mapping[str, Any] = field(default_factory=dict)
+    device: str = "any"
+    target: tuple[str, float] | None = None
+    expected: tuple[float, float] | None = None
 
     def resolved(self) -> dict[str, Any]:
         """The recipe's hyperparameters on top of the shared defaults."""
         return {**BASE_HPARAMS, **dict(self.hparams)}
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A published, trained weight set shipped inside a plugin's package.
+
+    ``file`` is ``"package:relative/path"`` (found with importlib.resources, so it
+    works from a wheel); ``sha256`` and ``size`` are checked on every load. The rest
+    is provenance: what data, which split the metric was measured on, which recipe
+    and the exact command that made it.
+    """
+
+    tag: str
+    file: str
+    sha256: str
+    size: int
+    dataset: str
+    split: str
+    metric: str
+    value: float
+    recipe: str
+    command: str
+    seed: int = 0
+    train_seconds: float = 0.0
+    device: str = "cpu"
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +148,11 @@ class ModelSpec:
     adapter: Ref | None = None
     input_shape: str = ""
     output_shape: str = ""
+    #: Options of ``zoo predict`` for this model, parsed and type-checked by core.
+    predict_options: tuple[Option, ...] = ()
+    #: Inputs ``zoo predict`` accepts, used by ``zoo check`` and shown in help.
+    examples: tuple[str, ...] = ()
+    weights: tuple[Weights, ...] = ()
     # Filled in by the registry, never by the plugin.
     namespace: str = ""
     distribution: str = ""
@@ -85,11 +162,14 @@ class ModelSpec:
     def full_name(self) -> str:
         return f"{self.namespace}.{self.name}" if self.namespace else self.name
 
-    def recipe(self, name: str | None = None) -> Recipe:
+    def recipe(self, name: str | None = None, device: str = "any") -> Recipe:
+        """The named recipe (the default one when None), in its variant for ``device``."""
         wanted = name or self.default_recipe
-        for recipe in self.recipes:
-            if recipe.name == wanted:
-                return recipe
+        matches = [r for r in self.recipes if r.name == wanted]
+        for kind in (device, "any", "cpu", "accelerator"):
+            for recipe in matches:
+                if recipe.device == kind:
+                    return recipe
         known = ", ".join(r.name for r in self.recipes)
         raise KeyError(f"{self.full_name} has no recipe {wanted!r} (recipes: {known})")
 
@@ -102,6 +182,20 @@ class ModelSpec:
         if not self.recipes:
             raise ValueError(f"model {self.name!r} has no recipes")
         self.recipe()  # the default recipe must exist
+        for label, ref in (("builder", self.builder), ("adapter", self.adapter)):
+            check_ref(ref, f"model {self.name!r} {label}")
+        for recipe in self.recipes:
+            if recipe.device not in DEVICE_KINDS:
+                raise ValueError(
+                    f"model {self.name!r} recipe {recipe.name!r}: device {recipe.device!r} is not one of "
+                    + ", ".join(DEVICE_KINDS)
+                )
+        names = [o.name for o in self.predict_options]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model {self.name!r} declares a predict option twice")
+        tags = [w.tag for w in self.weights]
+        if len(set(tags)) != len(tags):
+            raise ValueError(f"model {self.name!r} declares a weight tag twice")
 
 
 @dataclass(frozen=True)
@@ -118,6 +212,8 @@ class DatasetSpec:
     loader: Ref
     options: Mapping[str, Any] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    #: A loader of a few samples that needs no download, for ``zoo check``.
+    sample: Ref | None = None
     namespace: str = ""
     distribution: str = ""
 
