@@ -52,3 +52,14 @@ def test_readme_plugin_installs_lists_trains_and_predicts(zoo_cli: Runner, tmp_p
     predictions = json.loads(out.stdout)
     assert predictions[0]["label"] == 1 and predictions[0]["probability"] > 0.5
     assert predictions[1]["label"] == 0
+    # The plugin's own predict option: typed by its default, refused when misspelt.
+    strict = (predictions[0]["probability"] + 1.0) / 2
+    out = zoo_cli("predict", str(run), "1,0", "--threshold", str(strict), "--json", sites=(site,), env=env, check=True)
+    assert json.loads(out.stdout)[0]["label"] == 0
+    typo = zoo_cli("predict", str(run), "1,0", "--treshold", "0.9", sites=(site,), env=env)
+    assert typo.returncode == 2 and "unknown option --treshold" in typo.stderr and "--threshold" in typo.stderr
+    helped = zoo_cli("predict", "hello.xor", "--help", sites=(site,), env=env, check=True)
+    assert "--threshold" in helped.stdout and "probability from which the label is 1" in helped.stdout
+    checked = zoo_cli("check", "hello", sites=(site,), env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "0 failed" in checked.stdout

@@ -86,12 +86,12 @@ def test_affine_grid_search_finds_w_2_b_1_and_draws_the_surface(fake_fit, tmp_pa
 def test_grid_range_and_step_are_hyperparameters(fake_fit):
     model = build_line()
     ctx = fake_fit(model, X, 2.25 * X, grid_min=1.0, grid_max=3.0, grid_step=0.25)
-    assert strategies.grid_values(ctx) == [1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0]
+    assert strategies.grid_values(ctx.hparams) == [1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0]
     strategies.grid_search(ctx)
     assert model.weight.item() == 2.25
     assert "w=2.25  MSE=0" in ctx.lines
     with pytest.raises(UsageError, match="grid_step > 0"):
-        strategies.grid_values(fake_fit(model, X, X, grid_step=0.0))
+        strategies.grid_values(fake_fit(model, X, X, grid_step=0.0).hparams)
 
 
 def test_hand_written_methods_refuse_other_models(fake_fit):

@@ -6,27 +6,24 @@ they need when called.
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
-from zoo.spec import DatasetSpec, ModelSpec, Recipe
+from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe, Weights
+from zoo.version import __version__
 
 if TYPE_CHECKING:
     from zoo.backend import DeviceBackend
     from zoo.checkpoint import LoadedModel
     from zoo.trainer import Run
 
-try:
-    __version__ = _metadata.version("zoo-core")
-except _metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0"
-
 __all__ = [
     "DatasetSpec",
     "ModelSpec",
+    "Option",
     "Recipe",
+    "Weights",
     "ZooError",
     "__version__",
     "create",
@@ -53,11 +50,21 @@ def get_spec(name: str) -> ModelSpec:
     return get_registry().model(name)
 
 
-def create(name: str, **overrides: Any) -> Any:
-    """Build the named model on the CPU with its default config plus ``overrides``."""
-    from zoo.registry import build_model
+def create(name: str, weights: str | None = None, **overrides: Any) -> Any:
+    """Build the named model on the CPU with its default config plus ``overrides``.
 
-    return build_model(get_spec(name), overrides)
+    ``weights="default"`` (or another published tag) loads that trained weight set,
+    torchvision style; the config then comes from the weights.
+    """
+    from zoo.registry import build_model, check_config_keys
+
+    spec = get_spec(name)
+    if weights is not None:
+        if overrides:
+            raise ZooError("config overrides cannot be combined with weights", hint="drop the keyword arguments")
+        return load(f"{spec.full_name}:{weights}").model
+    check_config_keys(spec, overrides)
+    return build_model(spec, overrides)
 
 
 def devices() -> list[DeviceBackend]:
@@ -74,8 +81,8 @@ def train(name: str, **overrides: Any) -> Run:
     return _train(name, **overrides)
 
 
-def load(path: str, device: str = "cpu") -> LoadedModel:
-    """Rebuild a model from one ``.safetensors`` checkpoint alone."""
-    from zoo.checkpoint import load_checkpoint
+def load(ref: str, device: str = "cpu") -> LoadedModel:
+    """A trained model from a ``.safetensors`` checkpoint, a run folder or published weights ``NAME[:TAG]``."""
+    from zoo.weights import open_weights
 
-    return load_checkpoint(path, device=device)
+    return open_weights(ref, device=device)

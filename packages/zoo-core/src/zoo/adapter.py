@@ -9,6 +9,7 @@ checkpoints, logging, distribution).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import UsageError
+from zoo.spec import resolve
 
 if TYPE_CHECKING:
     from zoo.data import DataBundle
@@ -83,6 +85,9 @@ class ModelAdapter:
         """Fitting methods by name; ``--method`` picks one."""
         return {"autograd": autograd_epoch}
 
+    def check(self, hparams: dict[str, Any], config: dict[str, Any]) -> None:
+        """Refuse settings this model cannot use, before any file is written (raise UsageError)."""
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.task == "regression":
             return F.mse_loss(outputs, targets.to(outputs.dtype))
@@ -141,6 +146,10 @@ class ModelAdapter:
         return out
 
     # -- reporting and prediction --------------------------------------------
+    def example_inputs(self) -> list[str]:
+        """Inputs ``zoo predict`` accepts for this model (``zoo check`` predicts them)."""
+        return list(self.spec.examples)
+
     def epoch_report(self, model: nn.Module, bundle: DataBundle, device: torch.device) -> str | None:
         """An extra line to print after each epoch (the seq models print their guess)."""
         return None
@@ -173,9 +182,43 @@ class ModelAdapter:
         return results
 
 
+def adapter_for(spec: ModelSpec) -> ModelAdapter:
+    """The adapter a model declares, or the task's defaults; the one place that decides it."""
+    if spec.adapter is None:
+        return ModelAdapter(spec)
+    cls = resolve(spec.adapter)
+    if not (isinstance(cls, type) and issubclass(cls, ModelAdapter)):
+        raise UsageError(
+            f"{spec.full_name}: adapter {spec.adapter!r} is not a subclass of zoo.adapter.ModelAdapter",
+            hint=f"report this to the authors of {spec.distribution or 'its plugin'}",
+        )
+    return cls(spec)
+
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+#: The largest magnitude a float32 holds; larger inputs would become inf inside the model.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def parse_numbers(text: str) -> list[float]:
-    """``"1.5"`` or ``"1,2,3"`` as floats; a usage error that quotes the input otherwise."""
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UsageError(f"input {text!r} is not a number or a comma-separated list of numbers") from None
+    """``"1.5"`` or ``"1,2,3"`` as floats: plain decimal numbers only, each finite in float32.
+
+    An empty field (``1,,2``), ``nan``, ``inf``, ``1e999`` or ``4_0`` would give a wrong
+    answer rather than an error, so each is refused with its position.
+    """
+    values = []
+    parts = text.split(",")
+    for position, raw in enumerate(parts, start=1):
+        part = raw.strip()
+        where = f"value {position} of {len(parts)}" if len(parts) > 1 else "the value"
+        if not _NUMBER.fullmatch(part):
+            shown = repr(part) if part else "empty"
+            raise UsageError(
+                f"input {text!r}: {where} ({shown}) is not a plain decimal number",
+                hint="give numbers like 4, -0.5 or 1e-3, separated by commas",
+            )
+        value = float(part)
+        if abs(value) > FLOAT32_MAX:
+            raise UsageError(f"input {text!r}: {where} ({part}) is too large for float32")
+        values.append(value)
+    return values

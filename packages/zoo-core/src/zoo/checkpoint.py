@@ -9,7 +9,6 @@ ever unpickled.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass
@@ -19,63 +18,34 @@ from typing import Any
 import torch
 from torch import nn
 
-import zoo
-from zoo.errors import CheckpointError, UnknownModelError, UsageError
-from zoo.registry import build_model, get_registry
+from zoo import metadata
+from zoo.errors import CheckpointError, TrainingError, UnknownModelError, UsageError
+from zoo.registry import get_registry, model_config
 from zoo.safefile import read_header, read_safetensors, write_safetensors
-from zoo.spec import ModelSpec
+from zoo.spec import ModelSpec, resolve
+from zoo.version import __version__
 
-FORMAT_VERSION = "1"
 MODEL_PREFIX = "model/"
-#: Metadata values that are JSON documents rather than plain strings.
-JSON_KEYS = (
-    "config",
-    "hparams",
-    "metrics",
-    "data_meta",
-    "data_options",
-    "optimizer_state",
-    "scheduler_state",
-    "rng_state",
-    "scaler_state",
-    "history_best",
-)
-
-
-def encode_metadata(values: dict[str, Any]) -> dict[str, str]:
-    """Metadata as str->str: JSON for structures, str() for scalars."""
-    out: dict[str, str] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        out[key] = json.dumps(value, allow_nan=True) if key in JSON_KEYS else str(value)
-    return out
 
 
 def decode_metadata(raw: dict[str, str], path: str | Path) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in JSON_KEYS:
-            try:
-                out[key] = json.loads(value)
-            except json.JSONDecodeError:
-                raise CheckpointError(path, f"metadata field {key!r} is not valid JSON") from None
-        else:
-            out[key] = value
-    return out
+    """Typed metadata of a zoo checkpoint; a clear error for anything else."""
+    meta = metadata.decode(raw, path)
+    metadata.check_zoo(meta, path)
+    return meta
 
 
 def base_metadata(spec: ModelSpec, config: dict[str, Any]) -> dict[str, Any]:
     """The fields every zoo checkpoint carries, whatever wrote it."""
     return {
         "format": "zoo",
-        "format_version": FORMAT_VERSION,
+        "format_version": metadata.FORMAT_VERSION,
         "model": spec.full_name,
         "task": spec.task,
         "plugin": spec.distribution,
         "plugin_version": spec.version,
         "config": config,
-        "zoo_version": zoo.__version__,
+        "zoo_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -87,16 +57,40 @@ def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {MODEL_PREFIX + k: v.detach() for k, v in module.state_dict().items()}
 
 
+def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of floating-point tensors holding inf or nan."""
+    return [
+        name
+        for name, t in tensors.items()
+        if (t.is_floating_point() or t.is_complex()) and t.numel() and not bool(torch.isfinite(t).all())
+    ]
+
+
 def save_checkpoint(
     path: str | Path,
     model: nn.Module,
-    metadata: dict[str, Any],
+    meta: dict[str, Any],
     extra_tensors: dict[str, torch.Tensor] | None = None,
+    durable: bool = True,
 ) -> None:
-    """Atomically write weights (+ optional resume tensors) and metadata."""
+    """Atomically write weights (+ optional resume tensors) and metadata.
+
+    Weights holding inf or nan are never written: such a file would load and then
+    answer nonsense, so refusing here keeps every checkpoint on disk usable.
+    """
     tensors = model_tensors(model)
+    bad = non_finite(tensors)
+    if bad:
+        raise TrainingError(
+            f"not saving {path}: weights {', '.join(n[len(MODEL_PREFIX) :] for n in bad[:3])} are not finite"
+        )
     tensors.update(extra_tensors or {})
-    write_safetensors(path, tensors, encode_metadata(metadata))
+    try:
+        write_safetensors(path, tensors, metadata.encode(meta), durable=durable)
+    except OSError as exc:  # disk full, folder gone: the previous file is still intact
+        raise TrainingError(
+            f"cannot write {path}: {exc.strerror or exc}", hint="the previous checkpoint there, if any, is intact"
+        ) from None
 
 
 @dataclass
@@ -108,23 +102,29 @@ class LoadedModel:
     spec: ModelSpec
     path: Path
 
+    def __repr__(self) -> str:
+        epoch = self.metadata.get("epoch", "?")
+        return f"LoadedModel({self.spec.full_name!r}, epoch {epoch}, from {str(self.path)!r})"
+
+    def predict(self, inputs: str | list[str], seed: int = 0, **options: Any) -> list[dict[str, Any]]:
+        """Predictions as ``zoo predict`` makes them: the stored preprocessing is applied."""
+        from zoo.adapter import adapter_for
+        from zoo.predict import typed_options
+
+        chosen = typed_options(options, self.spec.predict_options)
+        chosen["seed"] = seed
+        items = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
+        device = next(iter(self.model.parameters()), torch.empty(0)).device
+        data_meta = dict(self.metadata.get("data_meta", {}))
+        return adapter_for(self.spec).predict(self.model, items, data_meta, chosen, device)
+
 
 def read_checkpoint(path: str | Path, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Validated tensors and decoded metadata; a clear error for anything not a zoo checkpoint."""
+    """Validated tensors and typed metadata; a clear error for anything not a zoo checkpoint."""
     path = Path(path)
-    tensors, raw = read_safetensors(path, device=device)
-    meta = decode_metadata(raw, path)
-    if meta.get("format") != "zoo":
-        raise CheckpointError(path, "is a safetensors file but not a zoo checkpoint (no zoo metadata)")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            path,
-            f"checkpoint format {meta.get('format_version')!r} is not supported (this zoo reads {FORMAT_VERSION!r})",
-            hint="upgrade zoo-core",
-        )
-    for key in ("model", "config"):
-        if key not in meta:
-            raise CheckpointError(path, f"metadata has no {key!r} field")
+    _, raw = read_header(path)
+    meta = decode_metadata(raw, path)  # checked before a single tensor is loaded
+    tensors, _ = read_safetensors(path, device=device)
     return tensors, meta
 
 
@@ -141,8 +141,13 @@ def spec_for(meta: dict[str, Any], path: str | Path) -> ModelSpec:
         ) from None
 
 
-def restore_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, name: str) -> None:
-    """Load ``model/`` tensors strictly; missing, extra or misshapen tensors are named."""
+def restore_weights(
+    model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, name: str, assign: bool = True
+) -> None:
+    """Load ``model/`` tensors strictly; missing, extra or misshapen tensors are named.
+
+    With ``assign=False`` only the names and shapes are checked.
+    """
     state = {k[len(MODEL_PREFIX) :]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -161,7 +166,31 @@ def restore_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: st
         problems.append("shapes do not match: " + "; ".join(wrong[:5]))
     if problems:
         raise CheckpointError(path, f"does not fit model {name!r}: " + "; ".join(problems))
-    model.load_state_dict(state, strict=True)
+    if assign:
+        model.load_state_dict(state, strict=True)
+
+
+def build_checked(spec: ModelSpec, config: dict[str, Any], tensors: dict[str, torch.Tensor], path: Path) -> nn.Module:
+    """Build the model a checkpoint describes, after proving its config fits the stored tensors.
+
+    The config comes from the file, so it is built first on the meta device (no memory
+    is allocated): a config that asks for huge layers fails on the shape check, not
+    after gigabytes were allocated.
+    """
+    builder = resolve(spec.builder)
+    arguments = model_config(spec, config)
+    try:
+        with torch.device("meta"):
+            shell = builder(**arguments)
+        restore_weights(shell, tensors, path, spec.full_name, assign=False)
+        model = builder(**arguments)
+    except CheckpointError:
+        raise
+    except UsageError as exc:
+        raise CheckpointError(path, f"its config cannot build {spec.full_name}: {exc.message}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(path, f"its config cannot build {spec.full_name}: {exc}") from None
+    return model
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
@@ -169,10 +198,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     path = Path(path)
     tensors, meta = read_checkpoint(path)
     spec = spec_for(meta, path)
-    try:
-        model = build_model(spec, meta["config"])
-    except UsageError as exc:
-        raise CheckpointError(path, f"its config cannot build {spec.full_name}: {exc.message}") from None
+    model = build_checked(spec, meta["config"], tensors, path)
     restore_weights(model, tensors, path, spec.full_name)
     model.to(device).eval()
     return LoadedModel(model=model, metadata=meta, spec=spec, path=path)
@@ -182,8 +208,6 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
     """Metadata and tensor summary for ``zoo info``, read from the header alone."""
     entries, raw = read_header(path)
     meta = decode_metadata(raw, path)
-    if meta.get("format") != "zoo":
-        raise CheckpointError(path, "is a safetensors file but not a zoo checkpoint (no zoo metadata)")
     weights = {k: v for k, v in entries.items() if k.startswith(MODEL_PREFIX)}
     parameters = 0
     for entry in weights.values():

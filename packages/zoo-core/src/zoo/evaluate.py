@@ -1,56 +1,114 @@
-"""``zoo eval`` and ``zoo predict``: using a checkpoint after training."""
+"""Evaluation: metrics of a model over a split, during training and for ``zoo eval``."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from zoo.adapter import ModelAdapter
-from zoo.backend import resolve_device
-from zoo.checkpoint import LoadedModel, load_checkpoint
-from zoo.data import DataRequest
+import torch
+from torch import nn
+
+from zoo import env
+from zoo.adapter import ModelAdapter, adapter_for
+from zoo.batching import iterate, plan_batches
+from zoo.data import DataBundle, DataRequest, Split
 from zoo.distributed import DistEnv
+from zoo.errors import UsageError
+from zoo.hparams import check_seed
+from zoo.options import split_overrides
 from zoo.registry import get_registry
 from zoo.spec import resolve
 
 
-def _adapter(loaded: LoadedModel) -> ModelAdapter:
-    spec = loaded.spec
-    return resolve(spec.adapter)(spec) if spec.adapter else ModelAdapter(spec)
+def evaluate_split(
+    model: nn.Module,
+    adapter: ModelAdapter,
+    split: Split,
+    bundle: DataBundle,
+    device: torch.device,
+    batch_size: int,
+    dist: DistEnv,
+    autocast: Any = nullcontext,
+) -> dict[str, Any]:
+    """Loss and task metrics over a split, summed across ranks."""
+    was_training = model.training
+    model.eval()
+    size = 0 if batch_size <= 0 else max(batch_size, 1024)
+    planned = plan_batches(len(split), size, 0, 0, dist.rank, dist.world_size, shuffle=False)
+    sums: dict[str, torch.Tensor] = {}
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    with torch.no_grad():
+        for x, y in iterate(split, planned, device, bundle.transform):
+            with autocast():
+                outputs = model(x)
+            outputs = outputs.float()
+            loss_sum += adapter.loss(outputs, y).double() * y.shape[0]
+            for k, v in adapter.batch_stats(outputs, y, bundle.num_classes).items():
+                sums[k] = sums[k] + v if k in sums else v
+    sums["loss_sum"] = loss_sum
+    sums = dist.all_sum(sums)
+    metrics: dict[str, Any] = {"loss": float(sums["loss_sum"].item()) / max(float(sums["n"].item()), 1.0)}
+    metrics.update(adapter.finalize(sums))
+    model.train(was_training)
+    return metrics
 
 
-def _device(text: str) -> Any:
+def torch_device(text: str) -> torch.device:
+    from zoo.backend import resolve_device
+
     backend, index = resolve_device(text, get_registry().devices)
     return backend.torch_device(index)
 
 
-def evaluate_checkpoint(path: str | Path, data_dir: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
-    """Metrics of a checkpoint on the held-out split of the data it was trained on."""
-    from zoo.trainer import default_data_dir, evaluate_split
+def evaluate_checkpoint(
+    ref: str | Path,
+    data_dir: str | Path | None = None,
+    device: str = "auto",
+    download: bool = True,
+    data_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Metrics of a checkpoint on the held-out split of its dataset, or of the data the user names.
 
-    torch_device = _device(device)
-    loaded = load_checkpoint(path, device=str(torch_device))
+    Where the data lives and whether it may be downloaded come from the caller and the
+    environment only; the checkpoint contributes only options that name no place.
+    """
+    from zoo.weights import open_weights
+
+    where = torch_device(device)
+    loaded = open_weights(ref, device=str(where))
     meta = loaded.metadata
-    registry = get_registry()
-    dataset = registry.dataset(meta.get("dataset", loaded.spec.dataset))
-    folder = Path(data_dir) if data_dir else Path(meta.get("data_dir") or default_data_dir())
-    seed = int(meta.get("seed", 0))
-    bundle = resolve(dataset.loader)(DataRequest(dict(meta.get("data_options", {})), folder, seed, True))
+    dataset = get_registry().dataset(str(meta.get("dataset", loaded.spec.dataset)))
+    given = split_overrides(data_options or {}, {"data": dataset.options})["data"]
+    saved = {
+        k: v
+        for k, v in dict(meta.get("data_options", {})).items()
+        if k in dataset.options and k not in dataset.path_options and type(v) is type(dataset.options[k])
+    }
+    source = meta.get("data_source", {})
+    missing = [k for k in dataset.path_options if isinstance(source, dict) and k in source and k not in given]
+    if missing:
+        key = missing[0]
+        name = source[key].get("name", "a file") if isinstance(source[key], dict) else "a file"
+        raise UsageError(
+            f"{loaded.path} was trained on --{key.replace('_', '-')} {name!r}, which is not shipped with it",
+            hint=f"pass it again: zoo eval {ref} --{key.replace('_', '-')} FILE",
+        )
+    options = {**dataset.options, **saved, **given}
+    seed = check_seed(meta.get("seed", 0))
+    request = DataRequest(options, env.data_dir(data_dir), seed, env.may_download(download))
+    bundle = resolve(dataset.loader)(request)
     split = bundle.val if bundle.val is not None else bundle.train
-    hparams = meta.get("hparams", {})
+    batch = meta.get("hparams", {}).get("batch_size", 0)
     metrics = evaluate_split(
-        loaded.model, _adapter(loaded), split, bundle, torch_device, int(hparams.get("batch_size", 0)), DistEnv()
+        loaded.model,
+        adapter_for(loaded.spec),
+        split,
+        bundle,
+        where,
+        batch if isinstance(batch, int) and batch >= 0 else 0,
+        DistEnv(),
     )
     metrics["split"] = "val" if bundle.val is not None else "train"
     metrics["samples"] = len(split)
     return metrics
-
-
-def predict_checkpoint(
-    path: str | Path, inputs: list[str], options: dict[str, Any], device: str = "cpu"
-) -> list[dict[str, Any]]:
-    """Predictions for command-line inputs, read the way the model's plugin reads them."""
-    torch_device = _device(device)
-    loaded = load_checkpoint(path, device=str(torch_device))
-    adapter = _adapter(loaded)
-    return adapter.predict(loaded.model, inputs, loaded.metadata.get("data_meta", {}), options, torch_device)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.adapter import adapter_for
 from zoo.registry import Registry, build_model
-from zoo.spec import resolve
+from zoo.spec import Weights
 
 
 def describe_model(registry: Registry, name: str) -> dict[str, Any]:
@@ -17,10 +18,7 @@ def describe_model(registry: Registry, name: str) -> dict[str, Any]:
         parameters = sum(p.numel() for p in model.parameters())
     except Exception as exc:  # some models need their data to know their size
         parameters = f"unknown until trained ({type(exc).__name__})"
-    methods: list[str] = []
-    if spec.adapter is not None:
-        adapter = resolve(spec.adapter)(spec)
-        methods = sorted(adapter.strategies())
+    methods = sorted(adapter_for(spec).strategies())
     return {
         "name": spec.full_name,
         "summary": spec.summary,
@@ -33,6 +31,41 @@ def describe_model(registry: Registry, name: str) -> dict[str, Any]:
         "config": dict(spec.config),
         "data_options": dict(dataset.options) if dataset else {},
         "default_recipe": spec.default_recipe,
-        "recipes": [{"name": r.name, "summary": r.summary, "hparams": r.resolved()} for r in spec.recipes],
+        "recipes": [
+            {
+                "name": r.name,
+                "summary": r.summary,
+                "device": r.device,
+                "target": list(r.target) if r.target else None,
+                "expected": list(r.expected) if r.expected else None,
+                "hparams": r.resolved(),
+            }
+            for r in spec.recipes
+        ],
         "methods": methods,
+        "predict_options": [
+            {"name": o.name, "flag": o.flag, "type": o.type_name, "default": o.default, "help": o.help}
+            for o in spec.predict_options
+        ],
+        "examples": list(spec.examples),
+        "weights": [weights_info(w) for w in spec.weights],
+    }
+
+
+def weights_info(w: Weights) -> dict[str, Any]:
+    """A weight set's provenance, as ``zoo weights`` and ``zoo info`` show it."""
+    return {
+        "tag": w.tag,
+        "metric": w.metric,
+        "value": w.value,
+        "dataset": w.dataset,
+        "split": w.split,
+        "recipe": w.recipe,
+        "command": w.command,
+        "seed": w.seed,
+        "train_seconds": w.train_seconds,
+        "device": w.device,
+        "size": w.size,
+        "sha256": w.sha256,
+        "file": w.file,
     }

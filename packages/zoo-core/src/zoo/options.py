@@ -7,10 +7,14 @@ type says how to read the text, so plugins add options without touching the CLI.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from zoo.errors import UsageError
+
+#: Integers beyond this are typos or attacks, never sizes or counts anyone means.
+MAX_INT = 2**62
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -47,12 +51,18 @@ def parse_extra_args(args: list[str]) -> dict[str, Any]:
 
 def coerce(key: str, value: Any, default: Any) -> Any:
     """Read ``value`` as the type of ``default``; strings from the CLI, typed values from Python."""
+    if isinstance(default, str) and isinstance(value, bool):
+        raise UsageError(f"--{_dash(key)} needs a value", hint=f"--{_dash(key)} TEXT")
     if not isinstance(value, str) or default is None or isinstance(default, str):
         if isinstance(default, bool) and not isinstance(value, bool):
             raise UsageError(f"--{_dash(key)} is a flag (true/false), got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"--{_dash(key)} must be a finite number, got {value!r}")
         return value
     text = value.strip()
     try:
+        if "_" in text:
+            raise ValueError(text)  # int("4_0") is 40: never what a person meant
         if isinstance(default, bool):
             if text.lower() in _TRUE:
                 return True
@@ -60,9 +70,15 @@ def coerce(key: str, value: Any, default: Any) -> Any:
                 return False
             raise ValueError(text)
         if isinstance(default, int):
-            return int(text)
+            number = int(text)
+            if abs(number) > MAX_INT:
+                raise UsageError(f"--{_dash(key)} must be at most {MAX_INT} in size, got {value!r}")
+            return number
         if isinstance(default, float):
-            return float(text)
+            real = float(text)
+            if not math.isfinite(real):
+                raise UsageError(f"--{_dash(key)} must be a finite number, got {value!r}")
+            return real
         if isinstance(default, (list, tuple)):
             items = [p.strip() for p in text.split(",") if p.strip()]
             kind = type(default[0]) if default else str

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError
+from zoo.rundir import RunFolder
 
 PLOTS_HINT = "pip install 'zoo-core[plots]' for curves.png, then run: zoo plot RUN_DIR"
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist", hint="give a run folder made by zoo train")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise UsageError(f"{path}, line {number}: not a JSON object") from None
-    return rows
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The run's epoch records; a missing log is a usage error, damaged lines a warning."""
+    folder = RunFolder(run_dir)
+    if not folder.metrics.is_file():
+        raise UsageError(f"{folder.metrics} does not exist", hint="give a run folder made by zoo train")
+    return folder.read_metrics()
 
 
 def plot_run(run_dir: str | Path) -> Path:

@@ -16,7 +16,7 @@ import torch
 
 if TYPE_CHECKING:
     from zoo.data import DataBundle
-    from zoo.trainer import Plan
+    from zoo.plan import Plan
 
 REFRESH_S = 0.25
 
@@ -40,15 +40,20 @@ class Reporter:
         else:
             print(text, flush=True)
 
-    def header(self, plan: Plan, backend: str, device: torch.device, bundle: DataBundle, world: int) -> None:
+    def header(self, plan: Plan, device: torch.device, bundle: DataBundle, world: int, optimizer: bool) -> None:
         h = plan.hparams
         where = f"{device}" + (f" x {world} processes" if world > 1 else "")
+        epochs = f"{h.epochs} epoch" + ("s" if h.epochs != 1 else "")
+        how = f", {h.optimizer} lr {h.lr:g}" if optimizer else ""
         self._print(
-            f"training {plan.spec.full_name} (recipe {plan.recipe}, method {h['method']}) on {where}: "
-            f"{h['epochs']} epochs, batch {h['batch_size'] or 'full'}, {h['optimizer']} lr {h['lr']}"
-            + (f", schedule {h['schedule']}" if h["schedule"] != "none" else "")
+            f"training {plan.spec.full_name} (recipe {plan.recipe}, method {h.method}) on {where}: "
+            f"{epochs}, batch {h.batch_size or 'full'}{how}"
+            + (f", schedule {h.schedule}" if h.schedule != "none" and optimizer else "")
             + (f", precision {plan.precision}" if plan.precision != "fp32" else "")
+            + f", seed {plan.seed}"
         )
+        if plan.weights:
+            self._print(f"starting from weights {plan.weights}")
         if bundle.description:
             self._print(f"data: {bundle.description}")
         if bundle.val is None:
@@ -56,7 +61,7 @@ class Reporter:
         self._print(f"run folder: {plan.run_dir}")
         if plan.resume is not None:
             self._print(
-                f"resuming from {plan.run_dir / 'last.safetensors'}: epoch {plan.resume['epoch']}, "
+                f"resuming from {plan.run_dir}/last.safetensors: epoch {plan.resume['epoch']}, "
                 f"step {plan.resume.get('step', 0)}"
             )
 

@@ -20,15 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from zoo import hookspecs
+from zoo import env, hookspecs
 from zoo.errors import UnknownModelError, UsageError, ZooError
-from zoo.spec import DatasetSpec, ModelSpec, resolve
+from zoo.spec import DatasetSpec, ModelSpec, check_ref, resolve
 
 if TYPE_CHECKING:
     from zoo.backend import DeviceBackend
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 CORE = "zoo-core"
+#: Seconds a plugin import may take before zoo says which plugin it is waiting for.
+SLOW_IMPORT_S = 10.0
 
 
 @dataclass
@@ -56,8 +58,10 @@ class Registry:
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     devices: dict[str, DeviceBackend] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
-    #: Full names claimed by more than one distribution, with the claimants.
+    #: Full model names claimed by more than one distribution, with the claimants.
     conflicts: dict[str, list[str]] = field(default_factory=dict)
+    #: The same for datasets.
+    dataset_conflicts: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[str]:
@@ -70,6 +74,10 @@ class Registry:
         lines += [
             f"model {name!r} is registered by both {' and '.join(dists)}; it is unusable until one is removed"
             for name, dists in self.conflicts.items()
+        ]
+        lines += [
+            f"dataset {name!r} is registered by both {' and '.join(dists)}; it is unusable until one is removed"
+            for name, dists in self.dataset_conflicts.items()
         ]
         return lines
 
@@ -97,6 +105,11 @@ class Registry:
     def dataset(self, name: str) -> DatasetSpec:
         if name in self.datasets:
             return self.datasets[name]
+        if name in self.dataset_conflicts:
+            raise UsageError(
+                f"dataset {name!r} is registered by both {' and '.join(self.dataset_conflicts[name])}",
+                hint="uninstall one of them, or limit plugins with ZOO_LOAD_PLUGINS",
+            )
         raise UsageError(f"unknown dataset {name!r}", hint=_suggest(name, list(self.datasets)))
 
 
@@ -120,16 +133,29 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
-def _wanted_plugins() -> set[str] | None:
-    """ZOO_LOAD_PLUGINS as a set; None when unset (load everything)."""
-    value = os.environ.get("ZOO_LOAD_PLUGINS")
-    if value is None:
-        return None
-    return {part.strip() for part in value.split(",") if part.strip()}
-
-
 def strict_plugins() -> bool:
-    return os.environ.get("ZOO_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+    return env.strict_plugins()
+
+
+def _import_plugin(ep: metadata.EntryPoint, dist: str) -> Any:
+    """Import one plugin, saying which one zoo waits for when the import hangs."""
+    import threading
+
+    def slow() -> None:
+        print(
+            f"warning: still importing plugin {ep.name!r} ({dist}) after {SLOW_IMPORT_S:.0f} s; "
+            f"to skip it, set ZOO_LOAD_PLUGINS to the plugins you need",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    timer = threading.Timer(SLOW_IMPORT_S, slow)
+    timer.daemon = True
+    timer.start()
+    try:
+        return ep.load()
+    finally:
+        timer.cancel()
 
 
 class _Loader:
@@ -142,11 +168,12 @@ class _Loader:
         self.infos: dict[str, PluginInfo] = {}
 
     def load(self) -> Registry:
-        from zoo import __version__, core_plugin
+        from zoo import core_plugin
+        from zoo.version import __version__
 
         core = PluginInfo("core", CORE, __version__, core_plugin.__name__)
         self._register_module(core, core_plugin)
-        wanted = _wanted_plugins()
+        wanted = env.wanted_plugins()
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if wanted is not None and ep.name not in wanted:
                 continue
@@ -154,8 +181,8 @@ class _Loader:
             version = ep.dist.version if ep.dist is not None else "?"
             info = PluginInfo(ep.name, dist, version, ep.value)
             try:
-                module = ep.load()
-            except Exception as exc:  # a broken plugin must never take zoo down
+                module = _import_plugin(ep, dist)
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a plugin must never take zoo down
                 info.fail(f"import failed: {_one_line(exc)}")
                 self.registry.plugins.append(info)
                 continue
@@ -168,6 +195,8 @@ class _Loader:
             self._call(hook, add)
         for name in self.registry.conflicts:
             self.registry.models.pop(name, None)
+        for name in self.registry.dataset_conflicts:
+            self.registry.datasets.pop(name, None)
         return self.registry
 
     def _register_module(self, info: PluginInfo, module: Any) -> None:
@@ -185,7 +214,12 @@ class _Loader:
 
     def _call(self, hook_name: str, add: Callable[[PluginInfo, Any], None]) -> None:
         caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
+        # Registration order, core first, whatever ordering marks a plugin put on its hooks.
+        order = list(self.infos)
+        impls = sorted(
+            caller.get_hookimpls(), key=lambda i: order.index(i.plugin_name) if i.plugin_name in order else 0
+        )
+        for impl in impls:
             info = self.infos.get(impl.plugin_name)
             if info is None or info.status != "ok":
                 continue
@@ -195,7 +229,7 @@ class _Loader:
 
             try:
                 impl.function(register=register)
-            except Exception as exc:
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
                 info.fail(f"{hook_name} raised {_one_line(exc)}")
                 self._forget(info)
 
@@ -205,7 +239,10 @@ class _Loader:
             if self.registry.models.get(name) and self.registry.models[name].distribution == info.distribution:
                 del self.registry.models[name]
         for name in info.datasets:
-            self.registry.datasets.pop(name, None)
+            if self.registry.datasets.get(name) and self.registry.datasets[name].distribution == info.distribution:
+                del self.registry.datasets[name]
+        for name in info.devices:
+            self.registry.devices.pop(name, None)
 
     def _qualify(self, info: PluginInfo, name: str, kind: str) -> str:
         if info.name == "core":
@@ -242,9 +279,17 @@ class _Loader:
         if not isinstance(spec, DatasetSpec):
             raise TypeError(f"register() expects a DatasetSpec, got {type(spec).__name__}")
         full = self._qualify(info, spec.name, "dataset")
+        check_ref(spec.loader, f"dataset {spec.name!r} loader")
+        check_ref(spec.sample, f"dataset {spec.name!r} sample")
         spec = replace(spec, name=full.split(".", 1)[-1], namespace=info.name, distribution=info.distribution)
         info.datasets.append(full)
-        self.registry.datasets[full] = spec
+        other = self.registry.datasets.get(full)
+        if full in self.registry.dataset_conflicts:
+            self.registry.dataset_conflicts[full].append(info.distribution)
+        elif other is not None:
+            self.registry.dataset_conflicts[full] = [other.distribution, info.distribution]
+        else:
+            self.registry.datasets[full] = spec
 
     def _add_device(self, info: PluginInfo, backend: Any) -> None:
         from zoo.backend import DeviceBackend
@@ -252,7 +297,9 @@ class _Loader:
         if not isinstance(backend, DeviceBackend):
             raise TypeError(f"register() expects a DeviceBackend, got {type(backend).__name__}")
         if backend.name in self.registry.devices:
-            raise ValueError(f"device {backend.name!r} is already registered")
+            # The first registration (core's own backends come first) keeps the name.
+            info.fail(f"device {backend.name!r} is already registered; this registration was ignored")
+            return
         info.devices.append(backend.name)
         self.registry.devices[backend.name] = backend
 
@@ -286,6 +333,19 @@ def model_config(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> di
     for key, value in (overrides or {}).items():
         config[key] = value
     return config
+
+
+def check_config_keys(spec: ModelSpec, given: dict[str, Any]) -> None:
+    """Keyword arguments of ``zoo.create`` must be builder config keys the spec declares."""
+    known = sorted(spec.config)
+    for key in given:
+        if key not in spec.config:
+            close = difflib.get_close_matches(key, known, n=2, cutoff=0.6)
+            hint = ("did you mean " + " or ".join(repr(c) for c in close) + "? ") if close else ""
+            raise UsageError(
+                f"{spec.full_name} has no config keyword argument {key!r}",
+                hint=hint + "valid: " + (", ".join(known) or "none"),
+            )
 
 
 def build_model(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Any:

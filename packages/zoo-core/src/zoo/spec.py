@@ -50,9 +50,17 @@ def resolve(ref: Ref) -> Any:
     module_name, sep, attr = ref.partition(":")
     if not sep or not attr:
         raise ValueError(f"reference {ref!r} is not of the form 'module:attribute'")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
+    from zoo.errors import UsageError
+
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(
+            f"cannot load {ref!r}: {type(exc).__name__}: {exc}",
+            hint="the plugin that registered it is broken or half installed; reinstall it",
+        ) from None
     return obj
 
 
@@ -214,6 +222,9 @@ class DatasetSpec:
     files: tuple[str, ...] = ()
     #: A loader of a few samples that needs no download, for ``zoo check``.
     sample: Ref | None = None
+    #: Options that name files, folders or addresses of this machine (``--data``, a mirror
+    #: URL): kept out of checkpoints that people share, and never read back from one.
+    path_options: tuple[str, ...] = ()
     namespace: str = ""
     distribution: str = ""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import hookimpl
-from zoo.spec import DatasetSpec, ModelSpec, Recipe
+from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe
 
 DATASET = "seq.chars"
 
@@ -34,6 +34,20 @@ EMBEDDING_DEFAULT = {"epochs": 20, "batch_size": 1, "lr": 0.05, "optimizer": "ad
 TEXT = {"epochs": 20, "batch_size": 32, "lr": 0.02, "optimizer": "adam", "weight_decay": 0.0}
 
 
+#: What ``zoo predict`` takes for these models, besides the input strings.
+PREDICT_OPTIONS = (
+    Option("top", None, "show the K most likely characters at each position", kind="int"),
+    Option(
+        "generate",
+        None,
+        "continue each input by N sampled characters (models trained with --text)",
+        kind="int",
+    ),
+    Option("temperature", None, "sampling temperature for --generate (0 = greedy; default 1)", kind="float"),
+    Option("csv", "", "also predict every non-empty line of this file", kind="path"),
+)
+
+
 def _recipes(default: dict[str, Any], notes: str) -> tuple[Recipe, ...]:
     return (
         Recipe("default", notes, default),
@@ -50,6 +64,8 @@ def zoo_register_datasets(register: Callable[[Any], None]) -> None:
             "or next-character windows of a text (--text FILE)",
             loader="zoo_seq.data:load",
             options=dict(DATA_OPTIONS),
+            sample="zoo_seq.data:load",
+            path_options=("data", "text"),
         )
     )
 
@@ -61,6 +77,8 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
         "dataset": DATASET,
         "input_shape": "(B, T) int64 character indices",
         "output_shape": "(B, T, V) logits",
+        "predict_options": PREDICT_OPTIONS,
+        "examples": ("hello",),
     }
     register(
         ModelSpec(

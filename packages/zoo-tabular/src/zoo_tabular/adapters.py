@@ -68,6 +68,11 @@ class LineAdapter(TabularAdapter):
 
     optimizer_free = frozenset({"grid", "gd", "sgd", "minibatch"})
 
+    def check(self, hparams: dict[str, Any], config: dict[str, Any]) -> None:
+        """A grid search's size is known before it starts: refuse one that is too large."""
+        if hparams.get("method") == "grid":
+            strategies.grid_values(hparams, 2 if config.get("bias") else 1)
+
     def strategies(self) -> dict[str, Strategy]:
         return {
             "autograd": autograd_epoch,

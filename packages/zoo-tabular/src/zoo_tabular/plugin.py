@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
+from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
 
 #: Options every tabular dataset understands (``--data``, ``--val-fraction``...).
 DATA_OPTIONS: dict[str, Any] = {
@@ -19,6 +19,9 @@ DATA_OPTIONS: dict[str, Any] = {
     "val_fraction": 0.2,
     "standardize": False,
 }
+
+#: What ``zoo predict`` takes for every tabular model, besides comma-separated numbers.
+PREDICT_OPTIONS = (Option("csv", "", "also predict every row of this CSV file", kind="path"),)
 
 #: The (w, b) grid that ``--method grid`` scans, as in the notes: 0.0, 0.1, ... 4.0.
 GRID: dict[str, Any] = {"grid_min": 0.0, "grid_max": 4.0, "grid_step": 0.1}
@@ -83,6 +86,8 @@ MODELS: tuple[ModelSpec, ...] = (
         adapter="zoo_tabular.adapters:LineAdapter",
         input_shape="(N, 1)",
         output_shape="(N, 1)",
+        predict_options=PREDICT_OPTIONS,
+        examples=("4.0",),
     ),
     ModelSpec(
         name="affine",
@@ -96,6 +101,8 @@ MODELS: tuple[ModelSpec, ...] = (
         adapter="zoo_tabular.adapters:LineAdapter",
         input_shape="(N, 1)",
         output_shape="(N, 1)",
+        predict_options=PREDICT_OPTIONS,
+        examples=("4.0",),
     ),
     ModelSpec(
         name="logistic",
@@ -120,6 +127,8 @@ MODELS: tuple[ModelSpec, ...] = (
         adapter="zoo_tabular.adapters:LogisticAdapter",
         input_shape="(N, 1)",
         output_shape="(N, 1) probabilities",
+        predict_options=PREDICT_OPTIONS,
+        examples=("4.0",),
     ),
     ModelSpec(
         name="diabetes",
@@ -148,6 +157,8 @@ MODELS: tuple[ModelSpec, ...] = (
         adapter="zoo_tabular.adapters:TabularAdapter",
         input_shape="(N, 8)",
         output_shape="(N, 1) probabilities",
+        predict_options=PREDICT_OPTIONS,
+        examples=("-0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03",),
     ),
 )
 
@@ -157,18 +168,21 @@ DATASETS: tuple[DatasetSpec, ...] = (
         "x = 1, 2, 3 and y = 2x (shipped), or --data CSV with one feature",
         "zoo_tabular.datasets:load_linear",
         DATA_OPTIONS,
+        path_options=("data",),
     ),
     DatasetSpec(
         "affine",
         "x = 1, 2, 3 and y = 2x + 1 (shipped), or --data CSV with one feature",
         "zoo_tabular.datasets:load_affine",
         DATA_OPTIONS,
+        path_options=("data",),
     ),
     DatasetSpec(
         "logistic",
         "x = 1, 2, 3 and y = 0, 0, 1 (shipped), or --data CSV with one feature",
         "zoo_tabular.datasets:load_logistic",
         DATA_OPTIONS,
+        path_options=("data",),
     ),
     DatasetSpec(
         "diabetes",
@@ -176,6 +190,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
         "zoo_tabular.datasets:load_diabetes",
         DATA_OPTIONS,
         files=("diabetes.csv",),
+        path_options=("data",),
     ),
 )
 

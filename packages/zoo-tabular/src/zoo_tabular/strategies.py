@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -89,16 +90,32 @@ def minibatch_gradient_descent(ctx: FitContext) -> None:
     _steps(ctx, None)
 
 
-def grid_values(ctx: FitContext) -> list[float]:
-    """grid_min, grid_min + grid_step, ... grid_max (both ends included)."""
-    lo = float(ctx.hparams.get("grid_min", 0.0))
-    hi = float(ctx.hparams.get("grid_max", 4.0))
-    step = float(ctx.hparams.get("grid_step", 0.1))
-    if step <= 0 or hi < lo:
-        raise UsageError(f"the grid needs grid_step > 0 and grid_max >= grid_min, got {lo}..{hi} step {step}")
+#: Points a grid search may evaluate (and rows grid.csv may get): about 8 MB of CSV.
+MAX_GRID_POINTS = 250_000
+
+
+def grid_values(hparams: dict[str, Any], axes: int = 1) -> list[float]:
+    """grid_min, grid_min + grid_step, ... grid_max (both ends included), checked for size first.
+
+    The search evaluates len(values) ** axes points, so the bound is on that product:
+    a step that looks harmless on one axis is squared on the (w, b) surface.
+    """
+    lo = float(hparams.get("grid_min", 0.0))
+    hi = float(hparams.get("grid_max", 4.0))
+    step = float(hparams.get("grid_step", 0.1))
+    if not all(math.isfinite(v) for v in (lo, hi, step)) or step <= 0 or hi < lo:
+        raise UsageError(
+            f"the grid needs finite bounds, "
+            f"grid_step > 0 and grid_max >= grid_min: got {lo}..{hi} step {step}"
+        )
     count = math.floor((hi - lo) / step + 1e-9) + 1
-    if count > 100_000:
-        raise UsageError(f"the grid {lo}..{hi} step {step} has {count} values per axis; at most 100000")
+    if count**axes > MAX_GRID_POINTS:
+        largest = (hi - lo) / (math.floor(MAX_GRID_POINTS ** (1 / axes)) - 1)
+        raise UsageError(
+            f"the grid {lo:g}..{hi:g} step {step:g} has {count} values per axis, {count**axes:,} points over "
+            f"{axes} ax{'i' if axes == 1 else 'e'}s; at most {MAX_GRID_POINTS:,}",
+            hint=f"use --grid-step {largest:.3g} or more, or a narrower --grid-min/--grid-max",
+        )
     return [round(lo + i * step, 10) for i in range(count)]
 
 
@@ -127,7 +144,7 @@ def grid_search(ctx: FitContext) -> None:
             bias = line.bias.float() if line.bias is not None else 0.0
             ctx.record((line.weight.float().reshape(()) * x + bias - y).pow(2).mean(), len(x))
         return
-    values = grid_values(ctx)
+    values = grid_values(ctx.hparams, 2 if line.bias is not None else 1)
     ws = torch.tensor(values, device=x.device)
     bs = ws if line.bias is not None else torch.zeros(1, device=x.device)
     with torch.no_grad():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,9 +13,16 @@ from zoo.errors import UsageError
 from zoo_vision.images import load_digit
 from zoo_vision.mnist import MEAN, STD, normalize
 
+#: Real MNIST test digits shipped with the package, one per class.
+EXAMPLES = Path(__file__).parent / "examples"
+
 
 class VisionAdapter(ModelAdapter):
     """Training, loss and metrics are the multiclass defaults; ``predict`` reads image files."""
+
+    def example_inputs(self) -> list[str]:
+        """The shipped example digits (``digit-<label>.png``)."""
+        return [str(p) for p in sorted(EXAMPLES.glob("digit-*.png"))]
 
     def predict(
         self,
@@ -25,8 +33,6 @@ class VisionAdapter(ModelAdapter):
         device: torch.device,
     ) -> list[dict[str, Any]]:
         """One result per picture: the digit, its probability and, with ``--top K``, the K best."""
-        if options.get("csv"):
-            raise UsageError("vision models read image files, not CSV", hint="zoo predict CKPT digit.png")
         if not inputs:
             raise UsageError("give at least one image file", hint="zoo predict CKPT digit.png [more.png ...]")
         classes = [str(c) for c in meta.get("classes", [str(d) for d in range(10)])]

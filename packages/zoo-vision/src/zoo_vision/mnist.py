@@ -233,3 +233,25 @@ def torchvision_split(data_dir: Path, train: bool, workers: int = 0) -> LoaderSp
         return DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
 
     return LoaderSplit(make=make, length=len(dataset))
+
+
+def load_sample(request: DataRequest) -> DataBundle:
+    """A few seeded random 28x28 digits shaped like MNIST, for checks that must not download."""
+    generator = torch.Generator().manual_seed(request.seed)
+    images = torch.randint(0, 256, (32, 1, IMAGE_SIDE, IMAGE_SIDE), dtype=torch.uint8, generator=generator)
+    labels = torch.arange(32) % NUM_CLASSES
+    meta: dict[str, Any] = {
+        "mean": MEAN,
+        "std": STD,
+        "image_size": IMAGE_SIDE,
+        "classes": [str(d) for d in range(10)],
+    }
+    return DataBundle(
+        train=TensorSplit(images[:24], labels[:24]),
+        val=TensorSplit(images[24:], labels[24:]),
+        transform=normalize,
+        meta=meta,
+        config={"num_classes": NUM_CLASSES},
+        num_classes=NUM_CLASSES,
+        description="32 random images shaped like MNIST (a sample for checks)",
+    )

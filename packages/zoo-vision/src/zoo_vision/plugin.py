@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
+from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -54,6 +54,10 @@ FC_DEFAULT = Recipe(
 )
 
 
+#: What ``zoo predict`` takes for the digit models, besides image paths.
+PREDICT_OPTIONS = (Option("top", 1, "show the K most likely classes"),)
+
+
 @hookimpl
 def zoo_register_datasets(register: Callable[[Any], None]) -> None:
     register(
@@ -62,6 +66,8 @@ def zoo_register_datasets(register: Callable[[Any], None]) -> None:
             summary="MNIST handwritten digits, 60000 train / 10000 test images of 28x28, 10 classes",
             loader="zoo_vision.mnist:load",
             options={"loader": "fast", "workers": 0, "mirror": ""},
+            sample="zoo_vision.mnist:load_sample",
+            path_options=("mirror",),
             files=tuple(f"MNIST/raw/{name}[.gz]" for name in MNIST_FILES),
         )
     )
@@ -81,6 +87,7 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
             adapter="zoo_vision.adapter:VisionAdapter",
             input_shape="(N, 1, 28, 28) normalized images",
             output_shape="(N, 10) logits",
+            predict_options=PREDICT_OPTIONS,
         )
     )
     register(
@@ -95,5 +102,6 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
             adapter="zoo_vision.adapter:VisionAdapter",
             input_shape="(N, 1, 28, 28) normalized images",
             output_shape="(N, 10) logits",
+            predict_options=PREDICT_OPTIONS,
         )
     )

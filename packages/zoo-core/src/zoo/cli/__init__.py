@@ -12,8 +12,8 @@ import os
 import sys
 import warnings
 
-from zoo.cli import listing, training, using  # noqa: F401  (they register their commands)
-from zoo.cli.app import app, err
+from zoo.cli import check, listing, training, using  # noqa: F401  (they register their commands)
+from zoo.cli.app import app, err, safe
 from zoo.errors import ZooError
 
 __all__ = ["app", "main"]
@@ -27,5 +27,5 @@ def main() -> None:
         app()
     except ZooError as exc:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
-            err.print(f"error: {exc}", markup=False)
+            err.print(safe(f"error: {exc}"))
         sys.exit(exc.exit_code)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -25,8 +26,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# User and file text is printed literally: no markup, no emoji codes, no highlighting.
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 JSON_HELP = "Print JSON instead of a table."
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -69,3 +72,27 @@ def fmt(value: Any) -> str:
     if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
         return "[" + ", ".join(f"{v:.4g}" for v in value) + "]"
     return str(value)
+
+
+def safe(value: Any) -> str:
+    """Text fit for a terminal: control characters (escape sequences) from files become '?'."""
+    return _CONTROL.sub("?", str(value))
+
+
+def print_table(columns: list[str], rows: list[list[Any]]) -> None:
+    """A table on a terminal; plain aligned columns in a pipe (one row per line, nothing cut)."""
+    cells = [[safe(c) for c in row] for row in rows]
+    if out.is_terminal:
+        from rich.table import Table
+
+        table = Table()
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in cells:
+            table.add_row(*row)
+        out.print(table)
+        return
+    widths = [max(len(c) for c in [column, *(row[i] for row in cells)]) for i, column in enumerate(columns)]
+    for row in [columns, *cells]:
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        sys.stdout.write(line + "\n")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
-from zoo.cli.app import JSON_HELP, app, err, load_registry, out, print_json
+from zoo.cli.app import JSON_HELP, app, err, load_registry, out, print_json, print_table, safe
 from zoo.errors import UsageError
 from zoo.spec import TASKS
 
@@ -43,12 +42,7 @@ def list_cmd(
             ]
         )
         return
-    table = Table(title=None, show_lines=False)
-    for column in ("model", "task", "dataset", "summary"):
-        table.add_column(column)
-    for s in specs:
-        table.add_row(s.full_name, s.task, s.dataset, s.summary)
-    out.print(table)
+    print_table(["model", "task", "dataset", "summary"], [[s.full_name, s.task, s.dataset, s.summary] for s in specs])
     if not specs:
         hint = (
             "no model matches"
@@ -66,15 +60,15 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -
     if as_json:
         print_json([dict(p.__dict__) for p in rows])
         return
-    table = Table()
-    for column in ("plugin", "distribution", "version", "status", "models"):
-        table.add_column(column)
-    for p in rows:
-        status = "ok" if p.status == "ok" else f"broken: {p.error}"
-        table.add_row(p.name, p.distribution, p.version, status, ", ".join(p.models))
-    out.print(table)
+    print_table(
+        ["plugin", "distribution", "version", "status", "models"],
+        [
+            [p.name, p.distribution, p.version, "ok" if p.status == "ok" else f"broken: {p.error}", ", ".join(p.models)]
+            for p in rows
+        ],
+    )
     for name, dists in registry.conflicts.items():
-        err.print(f"conflict: {name!r} is registered by {' and '.join(dists)}")
+        err.print(safe(f"conflict: {name!r} is registered by {' and '.join(dists)}"))
     if not rows:
         err.print("no plugins installed")
 
@@ -87,38 +81,42 @@ def devices_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -
     if as_json:
         print_json([r.as_dict() for r in reports])
         return
-    table = Table()
-    for column in ("device", "available", "count", "names", "autocast", "distributed", "memory in use"):
-        table.add_column(column)
+    rows = []
     for r in reports:
-        table.add_row(
-            r.name,
-            "yes" if r.available else f"no: {r.reason}",
-            str(r.count),
-            ", ".join(r.names),
-            ", ".join(r.autocast),
-            r.distributed or "none",
-            "" if r.memory_in_use is None else f"{r.memory_in_use / 2**20:.1f} MiB",
+        rows.append(
+            [
+                r.name,
+                "yes" if r.available else f"no: {r.reason}",
+                str(r.count),
+                ", ".join(r.names),
+                ", ".join(r.autocast),
+                r.distributed or "none",
+                "" if r.memory_in_use is None else f"{r.memory_in_use / 2**20:.1f} MiB",
+            ]
         )
-    out.print(table)
+    print_table(["device", "available", "count", "names", "autocast", "distributed", "memory in use"], rows)
 
 
-@app.command("info")
+@app.command("info", epilog="Examples: zoo info vision.cnn; zoo info runs/vision.cnn/latest; zoo info best.safetensors")
 def info_cmd(
-    name: str = typer.Argument(..., help="A model name, or a .safetensors checkpoint to describe."),
+    name: str = typer.Argument(..., metavar="NAME|CKPT|RUN", help="A model name, a checkpoint or a run folder."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Describe a model (recipes, options, parameters, shapes) or a checkpoint's metadata."""
-    if name.endswith(".safetensors") or Path(name).is_file():
-        from zoo.checkpoint import describe_checkpoint
+    """Describe a model (recipes, options, weights, parameters, shapes) or a checkpoint's metadata."""
+    from zoo.weights import looks_like_path
 
-        info = describe_checkpoint(name)
+    if looks_like_path(name):
+        from zoo.checkpoint import describe_checkpoint
+        from zoo.rundir import resolve_run
+
+        path = Path(name)
+        info = describe_checkpoint(resolve_run(path) if path.is_dir() else path)
         if as_json:
             print_json(info)
         else:
             for key, value in info.items():
                 text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-                out.print(f"{key}: {text}")
+                out.print(safe(f"{key}: {text}"))
         return
     from zoo.inspect import describe_model
 
@@ -126,7 +124,11 @@ def info_cmd(
     if as_json:
         print_json(info)
         return
-    out.print(f"[bold]{info['name']}[/bold]  {info['summary']}")
+    _print_model(info)
+
+
+def _print_model(info: dict[str, Any]) -> None:
+    out.print(f"{info['name']}  {info['summary']}", style="bold")
     for key in ("task", "dataset", "plugin", "parameters", "input_shape", "output_shape"):
         out.print(f"  {key.replace('_', ' ')}: {info[key]}")
     out.print(f"  config: {json.dumps(info['config'])}")
@@ -135,8 +137,51 @@ def info_cmd(
     out.print("  recipes:")
     for recipe in info["recipes"]:
         mark = " (default)" if recipe["name"] == info["default_recipe"] else ""
-        out.print(f"    {recipe['name']}{mark}: {recipe['summary']}")
+        where = f" [{recipe['device']}]" if recipe["device"] != "any" else ""
+        target = f" target {recipe['target'][0]} >= {recipe['target'][1]}" if recipe["target"] else ""
+        out.print(f"    {recipe['name']}{mark}{where}: {recipe['summary']}{target}")
         out.print(f"      {json.dumps(recipe['hparams'])}")
     if info["methods"]:
         out.print(f"  methods: {', '.join(info['methods'])}")
+    if info["predict_options"]:
+        out.print("  predict options:")
+        for o in info["predict_options"]:
+            out.print(f"    {o['flag']} {o['type'].upper()}: {o['help']} (default {o['default']})")
+    for w in info["weights"]:
+        out.print(
+            f"  weights {info['name']}:{w['tag']}: {w['metric']} {w['value']:.4g} on {w['dataset']} {w['split']}, "
+            f"recipe {w['recipe']}, seed {w['seed']}, {w['train_seconds']:.0f} s on {w['device']}"
+        )
     out.print(f"  train with: zoo train {info['name']} [--recipe R] [--KEY VALUE for any option above]")
+
+
+@app.command("weights", epilog="Examples: zoo weights; zoo weights 'vision.*' --json")
+def weights_cmd(
+    pattern: Optional[str] = typer.Argument(None, metavar="[PATTERN]", help="Shell-style model pattern."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """List published weight sets with their provenance and metric: use them as NAME[:TAG] in predict,
+    eval, export and serve, or as zoo train NAME --weights TAG."""
+    from zoo.inspect import weights_info
+
+    registry = load_registry()
+    rows = [{"model": s.full_name, **weights_info(w)} for s in registry.find(pattern) for w in s.weights]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["weights", "metric", "data", "recipe", "trained", "size"],
+        [
+            [
+                f"{r['model']}:{r['tag']}",
+                f"{r['metric']} {r['value']:.4g}",
+                f"{r['dataset']} ({r['split']})",
+                r["recipe"],
+                f"{r['train_seconds']:.0f} s on {r['device']}, seed {r['seed']}",
+                f"{r['size'] / 1024:.0f} KiB",
+            ]
+            for r in rows
+        ],
+    )
+    if not rows:
+        err.print("no published weights match" if registry.models else "no models installed")

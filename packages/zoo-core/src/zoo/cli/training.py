@@ -21,14 +21,17 @@ def train_cmd(
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw."),
     momentum: Optional[float] = typer.Option(None, "--momentum", min=0.0, help="SGD momentum."),
     schedule: Optional[str] = typer.Option(None, "--schedule", help="none, cosine or onecycle."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps, npu (or NAME:INDEX)."),
     data_dir: Optional[Path] = typer.Option(
         None, "--data-dir", help="Data folder (default $ZOO_DATA_DIR or ~/.cache/zoo)."
     ),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<model>/<timestamp>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16 (autocast)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (default), bf16 or fp16 (autocast)."),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", help="Start from these weights: a tag of the model's published weights, or a checkpoint."
+    ),
     deterministic: bool = typer.Option(
         False, "--deterministic", help="Deterministic kernels, reproducible bit for bit."
     ),
@@ -76,7 +79,17 @@ def train_cmd(
         deterministic=deterministic,
         quiet=quiet,
         download=download,
+        weights=_weights_ref(name, weights),
         **overrides,
     )
     if run.is_main and run.best is not None:
         out.print(f"best {run.best['metric']} {run.best['value']:.6g} at epoch {run.best['epoch']}: {run.run_dir}")
+
+
+def _weights_ref(name: str, weights: str | None) -> str | None:
+    """``--weights default`` means the model's published set; a path stays a path."""
+    from zoo.weights import looks_like_path
+
+    if weights is None or looks_like_path(weights) or ":" in weights:
+        return weights
+    return f"{name}:{weights}"

@@ -3,65 +3,105 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
-from zoo.cli.app import JSON_HELP, app, err, fmt, out, print_json
+from zoo.cli.app import EXTRA_ARGS, JSON_HELP, app, err, fmt, load_registry, out, print_json, print_table, safe
 from zoo.errors import UsageError
 
+REF_HELP = "A checkpoint file, a run folder (its best checkpoint) or published weights NAME[:TAG]."
 
-@app.command("eval")
+
+@app.command(
+    "eval",
+    context_settings=EXTRA_ARGS,
+    epilog="Examples: zoo eval runs/vision.cnn/latest; zoo eval vision.cnn --data-dir ~/mnist; "
+    "zoo eval tabular.diabetes --data other.csv",
+)
 def eval_cmd(
-    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder."),
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., metavar="CKPT|RUN|NAME[:TAG]", help=REF_HELP),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder (default $ZOO_DATA_DIR)."),
     device: str = typer.Option("auto", "--device", help="Device to evaluate on."),
+    download: bool = typer.Option(
+        True, "--download/--no-download", help="Fetch missing data sets (off with ZOO_OFFLINE=1 too)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
-    """Evaluate a checkpoint on its dataset's held-out split."""
+    """Evaluate a model on its dataset's held-out split, or on data given as --KEY VALUE
+    (the dataset's options, see zoo info NAME)."""
     from zoo.evaluate import evaluate_checkpoint
+    from zoo.options import parse_extra_args
 
-    metrics = evaluate_checkpoint(checkpoint, data_dir=data_dir, device=device)
+    options = parse_extra_args(list(ctx.args))
+    metrics = evaluate_checkpoint(ref, data_dir=data_dir, device=device, download=download, data_options=options)
     if as_json:
         print_json(metrics)
         return
     for key, value in metrics.items():
-        out.print(f"{key}: {fmt(value)}")
+        out.print(f"{key}: {fmt(value)}", markup=False)
 
 
-@app.command("predict", context_settings={"ignore_unknown_options": True})
+def _predict_help(ctx: typer.Context, ref: str | None) -> None:
+    out.print(ctx.get_help(), markup=False)
+    if not ref:
+        out.print("\nGive a model or checkpoint before --help to see its own options.", markup=False)
+        return
+    from zoo.predict import options_help
+
+    out.print("\n" + options_help(_spec_of(ref)), markup=False)
+
+
+def _spec_of(ref: str) -> Any:
+    """The spec of a model name or of the model a checkpoint holds (read from its header)."""
+    from zoo.weights import looks_like_path
+
+    registry = load_registry(warn=False)
+    if not looks_like_path(ref):
+        return registry.model(ref.partition(":")[0])
+    from zoo.checkpoint import describe_checkpoint
+    from zoo.rundir import resolve_run
+
+    path = Path(ref)
+    info = describe_checkpoint(resolve_run(path) if path.is_dir() else path)
+    return registry.model(str(info["model"]))
+
+
+@app.command(
+    "predict",
+    context_settings=EXTRA_ARGS,
+    add_help_option=False,
+    epilog="Examples: zoo predict tabular.logistic 4; zoo predict vision.cnn digit.png --top 3; "
+    "zoo predict runs/tabular.diabetes/latest -0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03",
+)
 def predict_cmd(
-    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint."),
-    inputs: Optional[list[str]] = typer.Argument(None, help="Inputs: numbers, 'v1,v2,...', image paths, text."),
-    top: Optional[int] = typer.Option(None, "--top", min=1, help="Show the K most likely classes."),
-    generate: Optional[int] = typer.Option(None, "--generate", min=0, help="Characters to generate (text models)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Predict every row of a CSV file."),
-    seed: int = typer.Option(0, "--seed", help="Seed for sampling (text generation)."),
+    ctx: typer.Context,
+    ref: Optional[str] = typer.Argument(None, metavar="CKPT|RUN|NAME[:TAG]", help=REF_HELP),
+    seed: int = typer.Option(0, "--seed", help="Seed for anything sampled (text generation)."),
     device: str = typer.Option("cpu", "--device", help="Device to predict on."),
     as_json: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
+    show_help: bool = typer.Option(False, "--help", "-h", help="Show this message (and the model's options) and exit."),
 ) -> None:
-    """Predict with a checkpoint; the model's plugin decides how inputs are read."""
-    from zoo.evaluate import predict_checkpoint
+    """Predict INPUT... with a model; its plugin reads the inputs (numbers, 'v1,v2,...', image paths,
+    text) and declares its own options (--top, --generate, --csv...: see zoo predict NAME --help)."""
+    if show_help or ref is None:
+        if ref is None and not show_help:
+            raise UsageError(
+                "give a model or checkpoint and at least one input", hint="e.g. zoo predict tabular.logistic 4"
+            )
+        _predict_help(ctx, ref)
+        return
+    from zoo.predict import predict
 
-    options = {
-        "top": top,
-        "generate": generate,
-        "temperature": temperature,
-        "csv": str(csv) if csv else None,
-        "seed": seed,
-    }
-    if not inputs and csv is None:
-        raise UsageError("give at least one input (or --csv FILE)", hint="e.g. zoo predict CKPT 4.0")
-    results = predict_checkpoint(checkpoint, list(inputs or []), options, device=device)
+    results = predict(ref, list(ctx.args), seed=seed, device=device)
     if as_json:
         print_json(results)
         return
     for result in results:
         line = f"{result.get('input', '')} -> {fmt(result.get('output'))}"
         extra = result.get("display")
-        out.print(line if not extra else f"{line}  {extra}")
+        out.print(safe(line if not extra else f"{line}  {extra}"))
 
 
 @app.command("plot")
@@ -85,11 +125,9 @@ def runs_cmd(
     if as_json:
         print_json(runs)
         return
-    table = Table()
-    for column in ("run", "model", "date", "epochs", "best"):
-        table.add_column(column)
-    for r in runs:
-        table.add_row(r["path"], r["model"], r["date"], str(r["epochs"]), r["best"])
-    out.print(table)
+    print_table(
+        ["run", "model", "date", "epochs", "best"],
+        [[r["path"], r["model"], r["date"], r["epochs"], r["best"]] for r in runs],
+    )
     if not runs:
         err.print(f"no runs under {directory}")

@@ -1,0 +1,104 @@
+"""Typed training hyperparameters: read and checked once, then used as attributes.
+
+A recipe is a plain mapping (plugins write them as dict literals); the trainer works
+with ``HParams``, so a value is converted and range-checked in one place, whether it
+came from a recipe, the command line, ``zoo.train(...)`` or a checkpoint being
+resumed. Keys that only some models use (``grid_step``...) ride along in ``extra``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from zoo.errors import UsageError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "cosine", "onecycle")
+#: The largest number of epochs or batch size zoo accepts; larger is a typo or an attack.
+MAX_COUNT = 10**9
+
+
+def _int(name: str, value: Any, low: int, high: int = MAX_COUNT) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UsageError(f"{name} must be a whole number, got {value!r}")
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise UsageError(f"{name} must be a whole number, got {value!r}")
+    if not low <= number <= high:
+        raise UsageError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _float(name: str, value: Any, low: float, positive: bool = False) -> float:
+    if isinstance(value, bool):
+        raise UsageError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number < low or (positive and number <= low):
+        bound = f"above {low:g}" if positive else f"at least {low:g}"
+        raise UsageError(f"{name} must be a finite number {bound}, got {value!r}")
+    return number
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise UsageError(f"unknown {name[2:]} {value!r}", hint=f"choose from {', '.join(choices)}")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class HParams:
+    """How to train: the keys every recipe has, typed, plus plugin-specific ``extra`` keys."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str
+    momentum: float
+    weight_decay: float
+    schedule: str
+    method: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> HParams:
+        """Check and convert; every problem is a UsageError naming the option."""
+        known = {k for k in cls.__dataclass_fields__ if k != "extra"}
+        missing = sorted(known - set(values))
+        if missing:
+            raise UsageError(f"hyperparameters are missing: {', '.join(missing)}")
+        method = values["method"]
+        if not isinstance(method, str) or not method:
+            raise UsageError(f"--method must be a name, got {method!r}")
+        return cls(
+            epochs=_int("--epochs", values["epochs"], 1),
+            batch_size=_int("--batch-size", values["batch_size"], 0),
+            lr=_float("--lr", values["lr"], 0.0, positive=True),
+            optimizer=_choice("--optimizer", values["optimizer"], OPTIMIZERS),
+            momentum=_float("--momentum", values["momentum"], 0.0),
+            weight_decay=_float("--weight-decay", values["weight_decay"], 0.0),
+            schedule=_choice("--schedule", values["schedule"], SCHEDULES),
+            method=method,
+            extra={k: v for k, v in values.items() if k not in known},
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The flat mapping plugins' strategies read (``ctx.hparams["grid_step"]``)."""
+        values = asdict(self)
+        extra = values.pop("extra")
+        return {**values, **extra}
+
+    def replace(self, **changes: Any) -> HParams:
+        return HParams.from_dict({**self.as_dict(), **changes})
+
+
+def check_seed(seed: Any) -> int:
+    """A seed torch accepts: a whole number in [0, 2**63)."""
+    return _int("--seed", seed, 0, 2**63 - 1)

@@ -1,0 +1,283 @@
+"""The plan of a run: everything decided before any data is touched.
+
+``make_plan`` turns a model name and the user's options (or a run folder to resume)
+into a checked ``Plan``: recipe chosen for the device, typed hyperparameters, data
+options, builder config, seed, precision, device. Every mistake the user can make is
+found here, before a folder is created or a byte of data is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo import env
+from zoo.distributed import DistEnv
+from zoo.errors import CheckpointError, UsageError
+from zoo.hparams import HParams, check_seed
+from zoo.metadata import PRECISIONS
+from zoo.options import split_overrides
+from zoo.registry import get_registry, warn_problems
+from zoo.rundir import RunFolder
+from zoo.spec import DatasetSpec, ModelSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from zoo.backend import DeviceBackend
+
+
+@dataclass
+class Plan:
+    """A checked description of one run."""
+
+    spec: ModelSpec
+    dataset: DatasetSpec
+    recipe: str
+    hparams: HParams
+    data_options: dict[str, Any]
+    config: dict[str, Any]
+    seed: int
+    data_dir: Path
+    run_dir: Path | None
+    precision: str
+    deterministic: bool
+    quiet: bool
+    download: bool
+    backend: DeviceBackend
+    device_index: int
+    weights: str | None = None
+    resume: dict[str, Any] | None = None
+    resume_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def device_kind(self) -> str:
+        return "cpu" if self.backend.name == "cpu" else "accelerator"
+
+    def shareable_data_options(self) -> dict[str, Any]:
+        """Data options fit for a checkpoint: no paths or addresses of this machine."""
+        local = set(self.dataset.path_options)
+        return {k: v for k, v in self.data_options.items() if k not in local}
+
+    def data_source(self) -> dict[str, Any]:
+        """What a path option pointed at, in a form that leaks nothing: file name and hash."""
+        source: dict[str, Any] = {}
+        for key in self.dataset.path_options:
+            value = self.data_options.get(key)
+            if isinstance(value, str) and value and os.path.isfile(value):
+                source[key] = {"name": os.path.basename(value), "sha256": _sha256(Path(value))}
+            elif value:
+                source[key] = {"given": True}
+        return source
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _device(text: str) -> tuple[DeviceBackend, int]:
+    from zoo.backend import resolve_device
+
+    return resolve_device(text, get_registry().devices)
+
+
+def _check_precision(precision: str, backend: DeviceBackend) -> None:
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}", hint=f"choose from {', '.join(PRECISIONS)}")
+    if precision != "fp32" and precision not in backend.autocast_dtypes():
+        raise UsageError(
+            f"--precision {precision} is not supported on {backend.name}",
+            hint=f"supported: fp32, {', '.join(backend.autocast_dtypes()) or 'nothing else'}",
+        )
+
+
+def _absolute_paths(options: dict[str, Any], path_options: tuple[str, ...]) -> dict[str, Any]:
+    """Paths the user gave become absolute, so a resumed run finds them from any folder."""
+    fixed = dict(options)
+    for key in path_options:
+        value = options.get(key)
+        if isinstance(value, str) and value and "://" not in value:
+            fixed[key] = os.path.abspath(os.path.expanduser(value))
+    return fixed
+
+
+def _default_run_dir(name: str, out: str | Path | None, dist: DistEnv) -> Path | None:
+    if out is not None:
+        return Path(out)
+    if dist.enabled:
+        if dist.run_id and dist.run_id != "none":
+            # Stable across elastic restarts, so restarted workers find the checkpoint.
+            return Path("runs") / name / f"torchrun-{dist.run_id}"
+        raise UsageError("under torchrun without a rendezvous id, pass --out RUN_DIR so every rank uses one folder")
+    return None  # a fresh runs/<model>/<time> folder, made when training starts
+
+
+def make_plan(
+    name: str,
+    *,
+    seed: int | None = None,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    precision: str | None = None,
+    deterministic: bool = False,
+    quiet: bool = False,
+    download: bool = True,
+    weights: str | None = None,
+    dist: DistEnv | None = None,
+    **overrides: Any,
+) -> Plan:
+    """Resolve a model name and user overrides (or a run folder to resume) into a checked plan."""
+    dist = dist or DistEnv()
+    registry = get_registry()
+    if dist.is_main:
+        warn_problems(registry)
+    backend, index = _device(device)
+    run_dir = Path(resume) if resume is not None else _default_run_dir(name, out, dist)
+    if resume is None and run_dir is not None and dist.restart_count > 0 and (run_dir / "last.safetensors").exists():
+        resume = run_dir  # an elastic restart picks up where the group stopped
+    if resume is not None:
+        given = {"--seed": seed, "--precision": precision, "--out": out, "--weights": weights}
+        if not dist.restart_count:
+            refused = [flag for flag, value in given.items() if value is not None and flag != "--out"]
+            if out is not None and Path(out) != Path(resume):
+                refused.append("--out")
+            if refused:
+                raise UsageError(
+                    f"{', '.join(refused)} cannot be given with --resume: the run keeps its own settings",
+                    hint="start a new run to change them",
+                )
+        return _resume_plan(
+            name,
+            Path(resume),
+            backend,
+            index,
+            overrides,
+            data_dir=data_dir,
+            deterministic=deterministic,
+            quiet=quiet,
+            download=download,
+        )
+    if run_dir is not None and RunFolder(run_dir).holds_run():
+        raise UsageError(
+            f"{run_dir} already holds a run", hint=f"continue it with --resume {run_dir}, or pick another --out"
+        )
+    spec = registry.model(name)
+    dataset = registry.dataset(spec.dataset)
+    recipe_name = overrides.pop("recipe", None)
+    method = overrides.get("method")
+    if recipe_name is None and isinstance(method, str) and any(r.name == method for r in spec.recipes):
+        recipe_name = method  # a fitting method's own recipe carries its settings
+    kind = "cpu" if backend.name == "cpu" else "accelerator"
+    try:
+        recipe = spec.recipe(recipe_name, device=kind)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    groups = split_overrides(overrides, {"hparams": recipe.resolved(), "data": dataset.options, "config": spec.config})
+    hparams = HParams.from_dict({**recipe.resolved(), **groups["hparams"]})
+    chosen_precision = precision or "fp32"
+    _check_precision(chosen_precision, backend)
+    return Plan(
+        spec=spec,
+        dataset=dataset,
+        recipe=recipe.name,
+        hparams=hparams,
+        data_options={**dataset.options, **_absolute_paths(groups["data"], dataset.path_options)},
+        config=groups["config"],
+        seed=check_seed(0 if seed is None else seed),
+        data_dir=env.data_dir(data_dir),
+        run_dir=run_dir,
+        precision=chosen_precision,
+        deterministic=deterministic,
+        quiet=quiet,
+        download=env.may_download(download),
+        backend=backend,
+        device_index=index,
+        weights=weights,
+    )
+
+
+def _resume_plan(
+    name: str,
+    run_dir: Path,
+    backend: DeviceBackend,
+    index: int,
+    overrides: dict[str, Any],
+    *,
+    data_dir: str | Path | None,
+    deterministic: bool,
+    quiet: bool,
+    download: bool,
+) -> Plan:
+    from zoo.checkpoint import read_checkpoint
+
+    folder = RunFolder(run_dir)
+    if not folder.last.exists():
+        raise UsageError(
+            f"cannot resume: {folder.last} does not exist", hint="pass the run folder that holds last.safetensors"
+        )
+    tensors, meta = read_checkpoint(folder.last)
+    if name and name != meta["model"]:
+        raise UsageError(f"cannot resume: {run_dir} holds a run of {meta['model']!r}, not {name!r}")
+    if "rng_state" not in meta:
+        raise UsageError(f"cannot resume: {folder.last} has no training state")
+    for key in ("epoch", "hparams", "precision"):
+        if key not in meta:
+            raise CheckpointError(folder.last, f"cannot resume: metadata has no {key!r} field")
+    registry = get_registry()
+    spec = registry.model(meta["model"])
+    try:
+        hparams = HParams.from_dict(dict(meta["hparams"]))
+    except UsageError as exc:
+        raise CheckpointError(folder.last, f"cannot resume: saved hyperparameters are damaged: {exc.message}") from None
+    changed = sorted(k for k in overrides if k != "epochs" and overrides[k] != hparams.as_dict().get(k))
+    if changed:
+        raise UsageError(
+            f"cannot change {', '.join('--' + k.replace('_', '-') for k in changed)} when resuming",
+            hint="only --epochs may grow; start a new run for other settings",
+        )
+    if "epochs" in overrides and int(overrides["epochs"]) != hparams.epochs:
+        if hparams.schedule != "none":
+            raise UsageError(
+                f"cannot change --epochs of a run with schedule {hparams.schedule!r}: its learning rate "
+                "curve was laid out for the original length",
+                hint="resume without --epochs, or start a new run",
+            )
+        hparams = hparams.replace(epochs=overrides["epochs"])
+    if int(meta["epoch"]) > hparams.epochs:
+        raise CheckpointError(folder.last, f"cannot resume: epoch {meta['epoch']} is past the run's {hparams.epochs}")
+    dataset = registry.dataset(str(meta.get("dataset", spec.dataset)))
+    # Options naming local places come from the run folder's own configuration, never the checkpoint.
+    local = folder.read_config().get("data_options", {})
+    local = {k: v for k, v in local.items() if k in dataset.path_options and isinstance(v, str)}
+    saved = {k: v for k, v in dict(meta.get("data_options", {})).items() if k in dataset.options}
+    saved = {k: v for k, v in saved.items() if k not in dataset.path_options}
+    precision = str(meta["precision"])
+    _check_precision(precision, backend)
+    return Plan(
+        spec=spec,
+        dataset=dataset,
+        recipe=str(meta.get("recipe", spec.default_recipe)),
+        hparams=hparams,
+        data_options={**dataset.options, **saved, **local},
+        config=dict(meta["config"]),
+        seed=check_seed(meta.get("seed", 0)),
+        data_dir=env.data_dir(data_dir),
+        run_dir=run_dir,
+        precision=precision,
+        deterministic=deterministic or bool(meta.get("deterministic", False)),
+        quiet=quiet,
+        download=env.may_download(download),
+        backend=backend,
+        device_index=index,
+        resume=meta,
+        resume_tensors=tensors,
+    )

@@ -1,0 +1,292 @@
+"""The plugin conformance kit: the checks ``zoo check`` runs, importable for a plugin's own tests.
+
+A plugin that passes these works with every zoo command: it registers without torch,
+its references resolve, each model builds, trains a step on a sample of its data,
+round-trips through a real safetensors file and predicts its own example inputs.
+In a plugin's test suite::
+
+    from zoo.testing import assert_plugin_ok
+
+    def test_conformance():
+        assert_plugin_ok("hello")
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+from zoo.registry import Registry, get_registry
+from zoo.spec import ModelSpec, Option, resolve
+
+#: Python types an option's ``kind`` promises.
+KINDS: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (float, int),
+    "bool": (bool,),
+    "str": (str,),
+    "path": (str,),
+}
+
+
+@dataclass
+class CheckResult:
+    """One check of one plugin (and model, when it is about a model)."""
+
+    plugin: str
+    model: str
+    check: str
+    ok: bool
+    message: str = ""
+
+
+_NO_TORCH = """
+import json, os, sys
+from zoo.registry import get_registry
+registry = get_registry()
+info = [p for p in registry.plugins if p.name == sys.argv[1]]
+print(json.dumps({"torch": "torch" in sys.modules, "status": info[0].status if info else "missing",
+                  "error": info[0].error if info else None}))
+"""
+
+
+def _registers_without_torch(plugin: str) -> str | None:
+    """Load only this plugin in a fresh interpreter; None when it registered without torch."""
+    import os
+
+    env = {**os.environ, "ZOO_LOAD_PLUGINS": plugin, "ZOO_STRICT_PLUGINS": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH, plugin], capture_output=True, text=True, env=env, timeout=120
+    )
+    if done.returncode != 0:
+        return f"loading it in a fresh interpreter failed: {done.stderr.strip().splitlines()[-1:]}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    if report["status"] != "ok":
+        return f"it is broken: {report['error']}"
+    if report["torch"]:
+        return "registering it imports torch (zoo list must stay instant): import torch inside builders only"
+    return None
+
+
+def _option_problems(options: tuple[Option, ...]) -> list[str]:
+    problems = []
+    for option in options:
+        if not option.name.isidentifier():
+            problems.append(f"option name {option.name!r} is not an identifier")
+        if not option.help:
+            problems.append(f"option {option.flag} has no help text")
+        if option.kind and option.kind not in KINDS:
+            problems.append(f"option {option.flag} has unknown kind {option.kind!r} ({', '.join(KINDS)})")
+        elif option.kind and option.default is not None:
+            wanted = KINDS[option.kind]
+            if not isinstance(option.default, wanted) or (option.kind != "bool" and isinstance(option.default, bool)):
+                problems.append(
+                    f"option {option.flag} is declared {option.kind} but its default {option.default!r} "
+                    f"is a {type(option.default).__name__}"
+                )
+    return problems
+
+
+def _metadata_problems(spec: ModelSpec, registry: Registry) -> list[str]:
+    from zoo.hparams import HParams
+
+    problems = []
+    if not spec.summary.strip():
+        problems.append("no summary")
+    if not spec.input_shape or not spec.output_shape:
+        problems.append("input_shape and output_shape should say what goes in and comes out")
+    if spec.dataset not in registry.datasets:
+        problems.append(f"dataset {spec.dataset!r} is not registered")
+    for recipe in spec.recipes:
+        if not recipe.summary.strip():
+            problems.append(f"recipe {recipe.name!r} has no summary")
+        try:
+            HParams.from_dict(recipe.resolved())
+        except ZooError as exc:
+            problems.append(f"recipe {recipe.name!r}: {exc.message}")
+    problems += _option_problems(spec.predict_options)
+    return problems
+
+
+def _sample_bundle(spec: ModelSpec, registry: Registry) -> Any:
+    from zoo.data import DataRequest
+
+    dataset = registry.datasets[spec.dataset]
+    loader = resolve(dataset.sample or dataset.loader)
+    with tempfile.TemporaryDirectory() as folder:
+        return loader(DataRequest(dict(dataset.options), Path(folder), 0, download=False))
+
+
+_OUTPUT_RANK = {"regression": 2, "binary": 2, "multiclass": 2, "sequence": 3}
+
+
+def _check_output(spec: ModelSpec, outputs: Any, x: Any, num_classes: int | None) -> str | None:
+    import torch
+
+    if not isinstance(outputs, torch.Tensor):
+        return f"the model returned a {type(outputs).__name__}, not a tensor"
+    if outputs.dim() != _OUTPUT_RANK[spec.task] or outputs.shape[0] != x.shape[0]:
+        return f"a {spec.task} model must map {tuple(x.shape)} to ({x.shape[0]}, ...) of rank " + (
+            f"{_OUTPUT_RANK[spec.task]}, got {tuple(outputs.shape)}"
+        )
+    if spec.task == "multiclass" and num_classes and outputs.shape[-1] != num_classes:
+        return f"the data has {num_classes} classes but the model outputs {outputs.shape[-1]} scores"
+    if spec.task == "binary" and outputs.shape[-1] != 1:
+        return f"a binary model outputs one probability per sample, got {tuple(outputs.shape)}"
+    if not bool(torch.isfinite(outputs).all()):
+        return "the model's outputs are not finite"
+    return None
+
+
+def _model_checks(spec: ModelSpec, registry: Registry) -> Iterator[tuple[str, Callable[[], str | None]]]:
+    """(check name, function returning a problem or None), in order; later ones need earlier ones."""
+    import torch
+
+    from zoo.adapter import ModelAdapter, adapter_for
+    from zoo.checkpoint import base_metadata, load_checkpoint, save_checkpoint
+    from zoo.registry import build_model
+
+    state: dict[str, Any] = {}
+
+    def references() -> str | None:
+        resolve(spec.builder)
+        state["adapter"] = adapter_for(spec)
+        dataset = registry.datasets.get(spec.dataset)
+        if dataset is not None:
+            resolve(dataset.loader)
+            if dataset.sample is not None:
+                resolve(dataset.sample)
+        return None if isinstance(state["adapter"], ModelAdapter) else "the adapter is not a ModelAdapter"
+
+    def builds() -> str | None:
+        model = build_model(spec)
+        if not isinstance(model, torch.nn.Module):
+            return f"the builder returned a {type(model).__name__}, not a torch.nn.Module"
+        return None
+
+    def trains() -> str | None:
+        bundle = _sample_bundle(spec, registry)
+        config = {**dict(spec.config), **bundle.config}
+        torch.manual_seed(0)
+        model = build_model(spec, config)
+        split = bundle.train
+        if not hasattr(split, "x"):
+            return "the sample is not a TensorSplit; declare a small in-memory sample loader"
+        x, y = split.x[:8], split.y[:8]
+        if bundle.transform is not None:
+            x = bundle.transform(x)
+        model.train()
+        outputs = model(x)
+        problem = _check_output(spec, outputs, x, bundle.num_classes)
+        if problem:
+            return problem
+        adapter = state["adapter"]
+        loss = adapter.loss(outputs, y)
+        if loss.dim() != 0 or not bool(torch.isfinite(loss)):
+            return f"the loss must be a finite scalar, got shape {tuple(loss.shape)} value {loss.detach()}"
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        state.update(model=model, x=x, bundle=bundle, config=config)
+        return None
+
+    def round_trips() -> str | None:
+        model, x = state["model"], state["x"]
+        model.eval()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "check.safetensors"
+            meta = base_metadata(spec, state["config"])
+            meta["data_meta"] = state["bundle"].meta
+            save_checkpoint(path, model, meta)
+            loaded = load_checkpoint(path)
+        state["loaded"] = loaded
+        with torch.no_grad():
+            before, after = model(x), loaded.model(x)
+        if not torch.equal(before, after):
+            diff = (before.float() - after.float()).abs().max().item()
+            return f"outputs differ after save and load (max abs diff {diff:.3g}): state outside the state_dict?"
+        return None
+
+    def predicts() -> str | None:
+        adapter = state["adapter"]
+        examples = adapter.example_inputs()
+        if not examples:
+            return "declares no example inputs (ModelSpec.examples or the adapter's example_inputs)"
+        loaded = state["loaded"]
+        options = {o.name: o.default for o in spec.predict_options}
+        options["seed"] = 0
+        meta = loaded.metadata.get("data_meta", {})
+        results = adapter.predict(loaded.model, examples, meta, options, torch.device("cpu"))
+        if not isinstance(results, list) or len(results) != len(examples):
+            return f"predict must return one result per input ({len(examples)}), got {results!r:.80}"
+        bad = [r for r in results if not (isinstance(r, dict) and "input" in r and "output" in r)]
+        return f"each result needs 'input' and 'output': {bad[0]!r:.80}" if bad else None
+
+    def weights() -> str | None:
+        from zoo.weights import open_weights
+
+        for declared in spec.weights:
+            open_weights(f"{spec.full_name}:{declared.tag}")
+        return None
+
+    yield "references resolve", references
+    yield "builds", builds
+    yield "trains a step on a sample", trains
+    yield "save and load round-trip", round_trips
+    yield "predicts its examples", predicts
+    if spec.weights:
+        yield "published weights load", weights
+
+
+def check_plugin(plugin: str) -> list[CheckResult]:
+    """Every check for one installed plugin (by namespace or distribution name)."""
+    registry = get_registry()
+    infos = [p for p in registry.plugins if plugin in (p.name, p.distribution) and p.name != "core"]
+    if not infos:
+        return [CheckResult(plugin, "", "is installed", False, "no such plugin is installed (see zoo plugins)")]
+    results: list[CheckResult] = []
+    for info in infos:
+        problem = _registers_without_torch(info.name)
+        results.append(CheckResult(info.name, "", "registers without torch", problem is None, problem or ""))
+        if info.status != "ok":
+            continue
+        for name in info.models:
+            spec = registry.models.get(name)
+            if spec is None:
+                results.append(CheckResult(info.name, name, "is usable", False, "unusable (a name conflict?)"))
+                continue
+            problems = _metadata_problems(spec, registry)
+            results.append(CheckResult(info.name, name, "metadata is complete", not problems, "; ".join(problems)))
+            for check, run in _model_checks(spec, registry):
+                try:
+                    problem = run()
+                except Exception as exc:  # a plugin bug of any kind is a failed check, not a crash
+                    problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                results.append(CheckResult(info.name, name, check, problem is None, problem or ""))
+                if problem is not None:
+                    break  # later checks build on this one
+    return results
+
+
+def installed_plugins() -> list[str]:
+    return [p.name for p in get_registry().plugins if p.name != "core"]
+
+
+def assert_plugin_ok(plugin: str) -> None:
+    """For a plugin's pytest suite: fail with every problem listed."""
+    failed = [r for r in check_plugin(plugin) if not r.ok]
+    if failed:
+        lines = [f"{r.model or r.plugin}: {r.check}: {r.message}" for r in failed]
+        raise AssertionError(f"plugin {plugin!r} fails zoo check:\n" + "\n".join(lines))
+
+
+def as_json(results: list[CheckResult]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]

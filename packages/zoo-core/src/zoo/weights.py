@@ -1,0 +1,108 @@
+"""Published weights and the one way to open a trained model: a file, a run folder or NAME[:TAG].
+
+A plugin declares each weight set beside its model spec (``zoo.spec.Weights``) and
+ships the file in its package. Opening one checks the file's size and sha256 against
+the declaration before the validating checkpoint reader sees it, so a modified or
+truncated file is refused by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zoo.errors import CheckpointError, UsageError
+from zoo.registry import get_registry
+from zoo.spec import ModelSpec, Weights
+
+if TYPE_CHECKING:
+    from zoo.checkpoint import LoadedModel
+
+DEFAULT_TAG = "default"
+
+
+def weights_path(weights: Weights) -> Path:
+    """Where a declared weight file lies inside its installed package."""
+    package, sep, relative = weights.file.partition(":")
+    if not sep or not relative:
+        raise UsageError(f"weight file {weights.file!r} is not of the form 'package:relative/path'")
+    try:
+        root = resources.files(package)
+    except ModuleNotFoundError:
+        raise UsageError(f"weight file {weights.file!r}: package {package!r} is not installed") from None
+    return Path(str(root.joinpath(relative)))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified_file(spec: ModelSpec, weights: Weights) -> Path:
+    """The weight file, after its size and sha256 match what the plugin declared."""
+    path = weights_path(weights)
+    if not path.is_file():
+        raise CheckpointError(
+            path, f"weights {spec.full_name}:{weights.tag} are declared but the file is missing", hint="reinstall"
+        )
+    size = path.stat().st_size
+    if size != weights.size:
+        raise CheckpointError(
+            path,
+            f"weights {spec.full_name}:{weights.tag} are {size} bytes, expected {weights.size} "
+            f"(sha256 {weights.sha256})",
+            hint=f"the file was modified or truncated; reinstall {spec.distribution}",
+        )
+    actual = sha256_of(path)
+    if actual != weights.sha256:
+        raise CheckpointError(
+            path,
+            f"weights {spec.full_name}:{weights.tag} have sha256 {actual}, expected {weights.sha256}",
+            hint=f"the file was modified; reinstall {spec.distribution}",
+        )
+    return path
+
+
+def find_weights(ref: str) -> tuple[ModelSpec, Weights]:
+    """``vision.cnn`` or ``vision.cnn:default`` -> the model's spec and that weight set."""
+    name, _, tag = ref.partition(":")
+    spec = get_registry().model(name)
+    tag = tag or DEFAULT_TAG
+    for weights in spec.weights:
+        if weights.tag == tag:
+            return spec, weights
+    tags = ", ".join(w.tag for w in spec.weights) or "none"
+    raise UsageError(f"{spec.full_name} has no weights tagged {tag!r}", hint=f"published tags: {tags}")
+
+
+def looks_like_path(ref: str | Path) -> bool:
+    text = str(ref)
+    return isinstance(ref, Path) or text.endswith(".safetensors") or os.sep in text or os.path.exists(text)
+
+
+def checkpoint_file(ref: str | Path) -> Path:
+    """A checkpoint file for a file, a run folder (its best checkpoint) or NAME[:TAG]."""
+    from zoo.rundir import resolve_run
+
+    if looks_like_path(ref):
+        path = Path(ref)
+        return resolve_run(path) if path.is_dir() else path
+    spec, weights = find_weights(str(ref))
+    return verified_file(spec, weights)
+
+
+def open_weights(ref: str | Path, device: str = "cpu") -> LoadedModel:
+    """Load a model from a checkpoint file, a run folder or published weights NAME[:TAG]."""
+    from zoo.checkpoint import load_checkpoint
+
+    path = checkpoint_file(ref)
+    loaded = load_checkpoint(path, device=device)
+    if not looks_like_path(ref) and loaded.spec.full_name != str(ref).partition(":")[0]:
+        raise CheckpointError(path, f"holds weights of {loaded.spec.full_name}, not {ref}")
+    return loaded
