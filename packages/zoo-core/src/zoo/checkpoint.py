@@ -52,7 +52,10 @@ def base_metadata(spec: ModelSpec, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+def model_tensors(model: nn.Module | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The ``model/`` tensors of a module (DDP unwrapped) or of a state_dict kept aside."""
+    if isinstance(model, dict):
+        return {MODEL_PREFIX + k: v.detach() for k, v in model.items()}
     module = getattr(model, "module", model)  # unwrap DistributedDataParallel
     return {MODEL_PREFIX + k: v.detach() for k, v in module.state_dict().items()}
 
@@ -68,7 +71,7 @@ def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
 
 def save_checkpoint(
     path: str | Path,
-    model: nn.Module,
+    model: nn.Module | dict[str, torch.Tensor],
     meta: dict[str, Any],
     extra_tensors: dict[str, torch.Tensor] | None = None,
     durable: bool = True,

@@ -34,6 +34,8 @@ from zoo.rundir import RunFolder, new_run_path
 from zoo.runstate import RunState
 from zoo.spec import resolve
 
+#: Seconds of training between two saves of ``last.safetensors`` unless --save-every says otherwise.
+SAVE_INTERVAL_S = 10.0
 AUTOCAST: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -59,6 +61,7 @@ class Trainer:
         self.loss_n = 0
         self.folder = RunFolder(plan.run_dir or Path("."))
         self.state = RunState(self)
+        self.last_save = time.monotonic()
 
     # -- setup -------------------------------------------------------------
     def setup(self) -> None:
@@ -214,9 +217,9 @@ class Trainer:
         try:
             for epoch in range(self.start_epoch, plan.hparams.epochs):
                 self._one_epoch(epoch)
-            self.state.save_last(plan.hparams.epochs, ctx_done=0, durable=True)
+            self.save(plan.hparams.epochs, durable=True)
         except StopRequested:
-            self.state.save_last(epoch, ctx_done=self._ctx.done, durable=True)
+            self.save(epoch, durable=True, ctx_done=self._ctx.done)
             dist.barrier()
             self.reporter.close()
             raise Interrupted(
@@ -313,13 +316,30 @@ class Trainer:
             }
         if self.dist.is_main:
             self.folder.append_metrics(record)
-            if improved:
-                self.state.save_best(epoch, record)
-        if epoch + 1 < self.plan.hparams.epochs:  # the final state is saved once, durably, by fit()
-            self.state.save_last(epoch + 1, ctx_done=0, durable=False)
+        if improved:
+            self.state.keep_best(epoch, record)
+        if epoch + 1 < self.plan.hparams.epochs and self._save_due(epoch + 1):
+            self.save(epoch + 1, durable=False)  # the final state is saved once, durably, by fit()
         self.dist.barrier()
         report = self.adapter.epoch_report(self.module, self.bundle, self.device) if self.dist.is_main else None
         self.reporter.end_epoch(record, self.plan.hparams.epochs, report)
+
+    def _save_due(self, epochs_done: int) -> bool:
+        """Save points: every ``--save-every`` epochs, else every SAVE_INTERVAL_S seconds of training.
+
+        Tiny models run thousands of epochs a second; writing two files per epoch would
+        dominate their run. The final and interrupted states are always saved.
+        """
+        every = self.plan.save_every
+        if every is not None:
+            return every > 0 and epochs_done % every == 0
+        return time.monotonic() - self.last_save >= SAVE_INTERVAL_S
+
+    def save(self, epoch: int, durable: bool, ctx_done: int = 0) -> None:
+        """Write last (resumable) and any better weights kept since the previous save point."""
+        self.state.flush_best(durable)
+        self.state.save_last(epoch, ctx_done=ctx_done, durable=durable)
+        self.last_save = time.monotonic()
 
     def _improves(self, record: dict[str, Any]) -> bool:
         """Better on the main metric, or as good with a lower loss (ties go to the surer model)."""

@@ -50,6 +50,8 @@ class Plan:
     backend: DeviceBackend
     device_index: int
     weights: str | None = None
+    #: Save ``last`` every N epochs (0: only at the end and on interrupt); None: every few seconds.
+    save_every: int | None = None
     resume: dict[str, Any] | None = None
     resume_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -132,11 +134,50 @@ def make_plan(
     quiet: bool = False,
     download: bool = True,
     weights: str | None = None,
+    save_every: int | None = None,
     dist: DistEnv | None = None,
     **overrides: Any,
 ) -> Plan:
     """Resolve a model name and user overrides (or a run folder to resume) into a checked plan."""
-    dist = dist or DistEnv()
+    plan = _make_plan(
+        name,
+        seed=seed,
+        device=device,
+        data_dir=data_dir,
+        out=out,
+        resume=resume,
+        precision=precision,
+        deterministic=deterministic,
+        quiet=quiet,
+        download=download,
+        weights=weights,
+        dist=dist or DistEnv(),
+        overrides=overrides,
+    )
+    if save_every is not None and (isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 0):
+        raise UsageError(f"--save-every must be 0 or a positive number of epochs, got {save_every!r}")
+    if dist is not None and dist.enabled and save_every is None:
+        save_every = 1  # elastic restarts resume from the last epoch, so every epoch is saved
+    plan.save_every = save_every
+    return plan
+
+
+def _make_plan(
+    name: str,
+    *,
+    seed: int | None,
+    device: str,
+    data_dir: str | Path | None,
+    out: str | Path | None,
+    resume: str | Path | None,
+    precision: str | None,
+    deterministic: bool,
+    quiet: bool,
+    download: bool,
+    weights: str | None,
+    dist: DistEnv,
+    overrides: dict[str, Any],
+) -> Plan:
     registry = get_registry()
     if dist.is_main:
         warn_problems(registry)

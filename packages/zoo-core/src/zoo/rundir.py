@@ -48,6 +48,7 @@ class RunFolder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
+        self._csv_header: list[str] = []
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -143,8 +144,8 @@ class RunFolder:
 
         path = self.file(METRICS_CSV)
         row = {k: v for k, v in record.items() if isinstance(v, (int, float, str)) or v is None}
-        header: list[str] = []
-        if path.exists():
+        header: list[str] = self._csv_header
+        if not header and path.exists():
             with open(path, encoding="utf-8", newline="") as fh:
                 header = next(csv.reader(fh), [])
         if not header:
@@ -153,6 +154,7 @@ class RunFolder:
                 csv.writer(fh).writerow(header)
         with open(path, "a", encoding="utf-8", newline="") as fh:
             csv.writer(fh).writerow([row.get(k, "") for k in header])
+        self._csv_header = header
 
     def read_metrics(self, warn: bool = True) -> list[dict[str, Any]]:
         """Every readable record; lines that are not epoch records are skipped with one warning."""
@@ -183,6 +185,10 @@ class RunFolder:
         temp = self.path / f".{METRICS}.tmp-{os.getpid()}"
         temp.write_text("".join(json.dumps(clean(r), allow_nan=False) + "\n" for r in rows), encoding="utf-8")
         os.replace(temp, self.metrics)
+        self.file(METRICS_CSV).unlink(missing_ok=True)  # rebuilt from the kept records
+        self._csv_header = []
+        for row in rows:
+            self._append_csv(row)
         return rows
 
     # -- configuration ----------------------------------------------------------

@@ -76,8 +76,20 @@ class RunState:
             },
         }
 
-    def save_best(self, epoch: int, record: dict[str, Any]) -> None:
-        save_checkpoint(self.t.folder.best, self.t.module, self.metadata(epoch + 1, record), durable=False)
+    def keep_best(self, epoch: int, record: dict[str, Any]) -> None:
+        """Hold the best weights in memory; ``flush_best`` writes them at the next save point."""
+        state = {k: v.detach().clone() for k, v in self.t.module.state_dict().items()}
+        self.pending_best: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = (
+            self.metadata(epoch + 1, record),
+            state,
+        )
+
+    def flush_best(self, durable: bool) -> None:
+        pending = getattr(self, "pending_best", None)
+        if pending is not None and self.t.dist.is_main:
+            meta, state = pending
+            save_checkpoint(self.t.folder.best, state, meta, durable=durable)
+        self.pending_best = None
 
     def save_last(self, epoch: int, ctx_done: int, durable: bool) -> None:
         """Weights plus everything needed to continue exactly where the run is."""

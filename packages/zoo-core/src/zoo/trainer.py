@@ -54,6 +54,7 @@ def train(
     quiet: bool = False,
     download: bool = True,
     weights: str | None = None,
+    save_every: int | None = None,
     **overrides: Any,
 ) -> Run:
     """Train ``name`` as ``zoo train`` does (see ``zoo train --help``); under torchrun, with DDP."""
@@ -73,6 +74,7 @@ def train(
         quiet=quiet,
         download=download,
         weights=weights,
+        save_every=save_every,
         dist=dist,
         **overrides,
     )

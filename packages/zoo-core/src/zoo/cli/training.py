@@ -29,6 +29,12 @@ def train_cmd(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<model>/<timestamp>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (default), bf16 or fp16 (autocast)."),
+    save_every: Optional[int] = typer.Option(
+        None,
+        "--save-every",
+        min=0,
+        help="Save last.safetensors every N epochs (0: only at the end; default: every 10 s of training).",
+    ),
     weights: Optional[str] = typer.Option(
         None, "--weights", help="Start from these weights: a tag of the model's published weights, or a checkpoint."
     ),
@@ -80,6 +86,7 @@ def train_cmd(
         quiet=quiet,
         download=download,
         weights=_weights_ref(name, weights),
+        save_every=save_every,
         **overrides,
     )
     if run.is_main and run.best is not None:
