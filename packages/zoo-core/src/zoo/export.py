@@ -194,13 +194,14 @@ def _add_onnx_metadata(path: Path, metadata: dict[str, Any]) -> None:
 
 def _failure(what: str, failures: list[BaseException]) -> ExportError:
     """One line naming the operation the exporters stumbled on, when they say which."""
-    texts = []
+    texts: list[str] = []
     for exc in failures:
         seen: BaseException | None = exc
         while seen is not None and len(texts) < 8:
             texts.append(f"{type(seen).__name__}: {seen}")
             seen = seen.__cause__ or seen.__context__
-    ops = sorted({m.replace("::", ".").removeprefix("aten.") for m in re.findall(r"aten(?:::|\.)\w+", "\n".join(texts))})
+    found = re.findall(r"aten(?:::|\.)\w+", "\n".join(texts))
+    ops = sorted({m.replace("::", ".").removeprefix("aten.") for m in found})
     first = next((line.strip() for t in texts for line in t.splitlines() if line.strip()), "unknown error")
     if ops:
         message = f"cannot export to {what}: operation {', '.join('aten::' + o for o in ops)} is not supported"
@@ -213,7 +214,8 @@ def _failure(what: str, failures: list[BaseException]) -> ExportError:
 @contextlib.contextmanager
 def _quiet() -> Any:
     """The exporters print progress and warnings; zoo prints its own one-line result."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    sink = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         warnings.simplefilter("ignore")
         yield
 

@@ -12,8 +12,8 @@ from zoo.cli.app import app, out, print_json
 
 @app.command("export")
 def export_cmd(
-    checkpoint: Path = typer.Argument(..., help="A .safetensors checkpoint, e.g. runs/vision.cnn/RUN/best.safetensors."),
-    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx (torch.onnx) or pt2 (torch.export), e.g. --format pt2."),
+    checkpoint: Path = typer.Argument(..., help="A checkpoint, e.g. runs/vision.cnn/RUN/best.safetensors."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or pt2 (torch.export), e.g. --format pt2."),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="File to write (default: the checkpoint's name with .onnx or .pt2)."
     ),

@@ -58,6 +58,4 @@ def _check_port(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise UsageError(
-                f"cannot listen on {host}:{port}: {exc.strerror}", hint="pick another --port"
-            ) from None
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", hint="pick another --port") from None

@@ -119,7 +119,7 @@ async def _read_request(request: Request, limit: int) -> tuple[list[Any], dict[s
         return inputs, options
     body = _json(await _read_body(request, limit), "request body")
     if not isinstance(body, dict):
-        raise UsageError('the body must be a JSON object', hint='{"inputs": ["1.5"], "options": {}}')
+        raise UsageError("the body must be a JSON object", hint='{"inputs": ["1.5"], "options": {}}')
     return body.get("inputs"), body.get("options") or {}  # type: ignore[return-value]
 
 
