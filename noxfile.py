@@ -22,7 +22,15 @@ TORCH = os.environ.get("ZOO_TORCH_SPEC", "torch==2.14.1")
 TORCHVISION = os.environ.get("ZOO_TORCHVISION_SPEC", "torchvision==0.29.1")
 SHARED_TORCH = ROOT / ".nox" / "_torch"
 
-nox.options.sessions = ["lint", "typecheck", "tests", "isolated-tabular", "isolated-vision", "isolated-seq"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "browser",
+    "isolated-tabular",
+    "isolated-vision",
+    "isolated-seq",
+]
 nox.options.reuse_existing_virtualenvs = False
 
 
@@ -62,7 +70,15 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy over every package and the tests."""
     _with_torch(session)
-    session.install("mypy>=1.10", "pytest", TORCHVISION, CORE, *(str(PACKAGES / d) for d in PLUGINS.values()))
+    session.install(
+        "mypy>=1.10",
+        "pytest",
+        "httpx",
+        "selenium",
+        TORCHVISION,
+        f"{CORE}[export,serve]",
+        *(str(PACKAGES / d) for d in PLUGINS.values()),
+    )
     session.run(
         "mypy",
         "packages/zoo-core/src",
@@ -77,9 +93,25 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Everything: core, every plugin, the whole together (and the README's example plugin)."""
     _with_torch(session)
-    session.install("pytest", TORCHVISION, f"{CORE}[plots]", *(str(PACKAGES / d) for d in PLUGINS.values()))
+    session.install(
+        "pytest", "httpx", TORCHVISION, f"{CORE}[plots,export,serve]", *(str(PACKAGES / d) for d in PLUGINS.values())
+    )
     paths = session.posargs or ["tests", *(f"packages/{d}/tests" for d in PLUGINS.values())]
     session.run("pytest", "-q", *paths, env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")})
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """The page of zoo serve in headless Chromium (Debian's chromium and chromium-driver)."""
+    if not Path("/usr/bin/chromium").exists() or not Path("/usr/bin/chromedriver").exists():
+        session.error("needs /usr/bin/chromium and /usr/bin/chromedriver: apt-get install chromium chromium-driver")
+    _with_torch(session)
+    session.install(
+        "pytest", "selenium>=4.10", TORCHVISION, f"{CORE}[serve]", *(str(PACKAGES / d) for d in PLUGINS.values())
+    )
+    session.run(
+        "pytest", "-q", "tests/test_serve_browser.py", env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")}
+    )
 
 
 def _isolated(session: nox.Session, namespace: str) -> None:

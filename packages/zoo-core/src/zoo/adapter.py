@@ -181,6 +181,46 @@ class ModelAdapter:
             results.append(result)
         return results
 
+    # -- export and serving ---------------------------------------------------
+    # What ``zoo export`` traces with and ``zoo serve`` shows. The defaults fit
+    # models that take one row of numbers; plugins with other inputs override them.
+    def example_batch(self, meta: dict[str, Any], batch: int = 2, model: nn.Module | None = None) -> torch.Tensor:
+        """Model inputs of ``batch`` rows to trace and check an exported model with."""
+        count = self.feature_count(meta, model)
+        if count is None:
+            raise UsageError(
+                f"{self.spec.full_name} does not say what its inputs look like, so it cannot be exported",
+                hint="its plugin's adapter should define example_batch(meta, batch)",
+            )
+        return torch.randn(batch, count, generator=torch.Generator().manual_seed(0))
+
+    def export_module(self, model: nn.Module, meta: dict[str, Any]) -> nn.Module:
+        """The module to export: the model itself unless the plugin wraps it."""
+        return model
+
+    def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """What a web form needs to ask for one input: ``numbers``, ``text`` or ``image``."""
+        count = self.feature_count(meta) or 1
+        names = [str(n) for n in meta.get("feature_names", [])][:count]
+        return {"kind": "numbers", "count": count, "names": names or [f"x{i + 1}" for i in range(count)]}
+
+    def preprocessing(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """How raw inputs become the exported model's inputs, for consumers of an export."""
+        stats = meta.get("standardize")
+        return {"standardize": stats} if stats else {}
+
+    def feature_count(self, meta: dict[str, Any], model: nn.Module | None = None) -> int | None:
+        """Numbers per input row: from the data, the spec's ``(N, k)`` shape or the first Linear layer."""
+        if meta.get("features"):
+            return int(meta["features"])
+        match = re.fullmatch(r"\(\s*[A-Za-z]\s*,\s*(\d+)\s*\)", self.spec.input_shape or "")
+        if match:
+            return int(match.group(1))
+        for layer in model.modules() if model is not None else ():
+            if isinstance(layer, nn.Linear):
+                return int(layer.in_features)
+        return None
+
 
 def adapter_for(spec: ModelSpec) -> ModelAdapter:
     """The adapter a model declares, or the task's defaults; the one place that decides it."""

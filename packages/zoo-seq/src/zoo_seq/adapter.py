@@ -136,6 +136,30 @@ class SeqAdapter(ModelAdapter):
             model.train(was_training)
         return results
 
+    # -- export and serving -----------------------------------------------------
+    def example_batch(
+        self, meta: dict[str, Any], batch: int = 2, model: nn.Module | None = None
+    ) -> torch.Tensor:
+        """``(batch, T)`` character indices, T the training window (or pair) length."""
+        if "vocab" not in meta:
+            raise UsageError("this checkpoint has no vocabulary in its metadata, so it cannot be exported")
+        g = torch.Generator().manual_seed(0)
+        return torch.randint(0, len(meta["vocab"]), (batch, _length(meta)), generator=g)
+
+    def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """A text box; generation only for next-character (text mode) models."""
+        example = meta.get("example") or []
+        return {
+            "kind": "text",
+            "generate": meta.get("mode") == "text",
+            "vocab": "".join(meta.get("vocab", [])),
+            "example": str(example[0]) if example else "",
+        }
+
+    def preprocessing(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Characters become their index in the vocabulary; the export's T is fixed."""
+        return {"vocab": list(meta.get("vocab", [])), "encoding": "index of each character in vocab"}
+
 
 class StepSumAdapter(SeqAdapter):
     """The RNNCell model's loss: cross-entropy per step, added up over the steps (notes 11.1)."""
@@ -234,3 +258,8 @@ def _temperature(value: Any) -> float:
 def _lines(name: str) -> list[str]:
     path = find_file(name, None, "csv")
     return [line.rstrip("\r") for line in read_utf8(path).split("\n") if line.rstrip("\r")]
+
+
+def _length(meta: dict[str, Any]) -> int:
+    example = meta.get("example") or []
+    return int(meta.get("seq_len") or (len(example[0]) if example else 0) or 8)

@@ -53,6 +53,14 @@ class TabularAdapter(ModelAdapter):
             results.append(result)
         return results
 
+    # -- export and serving -----------------------------------------------------
+    def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """One field per feature, named after the training file's columns; the raw (unstandardized) values."""
+        form = super().input_form(meta)
+        form["label"] = meta.get("label", "")
+        form["binary"] = self.task == "binary"
+        return form
+
 
 class LogisticAdapter(TabularAdapter):
     """Three training rows are all classified right long before the fit is done, so

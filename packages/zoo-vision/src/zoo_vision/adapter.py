@@ -67,3 +67,25 @@ class VisionAdapter(ModelAdapter):
                 }
             )
         return results
+
+    # -- export and serving -----------------------------------------------------
+    def example_batch(
+        self, meta: dict[str, Any], batch: int = 2, model: nn.Module | None = None
+    ) -> torch.Tensor:
+        """Normalized ``(batch, 1, 28, 28)`` images: what the model sees after ``normalize``."""
+        side = int(meta.get("image_size", 28))
+        return torch.randn(batch, 1, side, side, generator=torch.Generator().manual_seed(0))
+
+    def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """A picture of one digit: the page offers a drawing canvas and a file upload."""
+        classes = [str(c) for c in meta.get("classes", [str(d) for d in range(10)])]
+        return {"kind": "image", "size": int(meta.get("image_size", 28)), "classes": classes}
+
+    def preprocessing(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """MNIST framing, then ``(pixels / 255 - mean) / std``."""
+        return {
+            "image": "8-bit grayscale, light digit on black, in a 20x20 box centred by mass in 28x28",
+            "scale": 1 / 255,
+            "normalize": {"mean": float(meta.get("mean", MEAN)), "std": float(meta.get("std", STD))},
+            "classes": [str(c) for c in meta.get("classes", [str(d) for d in range(10)])],
+        }
