@@ -23,7 +23,7 @@ def test_command_line_mistakes(zoo_cli: Runner, trained: Path, toy_site_module: 
     sites = (toy_site_module,)
     _assert_usage(zoo_cli("predict", str(trained / "best.safetensors"), sites=sites), "give at least one input")
     _assert_usage(zoo_cli("train", "toy.line", "--device", "tpu", sites=sites), "unknown device 'tpu'", "available")
-    _assert_usage(zoo_cli("train", "toy.line", "--lr", "0", sites=sites), "--lr must be a positive number")
+    _assert_usage(zoo_cli("train", "toy.line", "--lr", "0", sites=sites), "--lr must be a finite number above 0")
     _assert_usage(zoo_cli("train", "toy.line", "stray", sites=sites), "unexpected argument 'stray'")
     _assert_usage(zoo_cli("train", "toy.line", "--resume", str(tmp_path / "nowhere"), sites=sites), "cannot resume")
 

@@ -262,11 +262,13 @@ class Trainer:
         )
 
     def _diverged(self, what: str, epoch: int) -> TrainingError:
-        last = self.folder.last
+        """Stop a run whose numbers blew up; keep (and name) the last finite weights on disk."""
+        self.state.flush_best(durable=True)  # best weights held in memory are finite: keep them
+        kept = [f for f in (self.folder.best, self.folder.last) if f.exists()]
         hint = "try a lower --lr"
-        if last.exists():
-            hint = f"the last good checkpoint is {last} (epoch {self.start_epoch or len(self.history)}); {hint}"
-        return TrainingError(f"{what} in epoch {epoch + 1}; stopped without saving this epoch", hint=hint)
+        if kept:
+            hint = f"the last good weights are in {' and '.join(str(f) for f in kept)}; {hint}"
+        return TrainingError(f"{what} in epoch {epoch + 1}; the run diverged and stopped", hint=hint)
 
     def _one_epoch(self, epoch: int) -> None:
         started = time.perf_counter()
