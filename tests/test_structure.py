@@ -44,7 +44,7 @@ def test_no_import_circles() -> None:
     def visit(node: str, stack: list[str], done: set[str]) -> None:
         for nxt in graph[node]:
             if nxt in stack:
-                cycles.append(stack[stack.index(nxt) :] + [nxt])
+                cycles.append([*stack[stack.index(nxt) :], nxt])
             elif nxt not in done:
                 done.add(nxt)
                 visit(nxt, [*stack, nxt], done)
