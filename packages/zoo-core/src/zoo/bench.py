@@ -32,6 +32,8 @@ from typing import Any
 
 #: The notes' own recipe, run beside the golden one where a model has it.
 NOTES_RECIPE = "seed"
+#: What each child process runs.
+CHILD = "import sys; from zoo.bench import _child_main; _child_main(sys.argv[1:])"
 #: Epochs a ``--quick`` run is capped to.
 QUICK_EPOCHS = 2
 #: Metrics where lower is better when a recipe targets something other than the main metric.
@@ -181,7 +183,7 @@ def plan_rows(specs: list[Any], quick: bool) -> list[tuple[BenchRow, int | None]
     for spec in specs:
         rows.append((BenchRow(spec.full_name, spec.default_recipe, "golden"), QUICK_EPOCHS if quick else None))
         names = {r.name for r in spec.recipes}
-        if NOTES_RECIPE in names and NOTES_RECIPE != spec.default_recipe:
+        if NOTES_RECIPE in names and spec.default_recipe != NOTES_RECIPE:
             row = BenchRow(spec.full_name, NOTES_RECIPE, "notes")
             if quick:
                 row.status, row.reason = "skipped", "--quick runs the golden recipes only"
@@ -193,7 +195,7 @@ def _spawn(job: dict[str, Any], folder: Path) -> dict[str, Any]:
     job_file, result_file = folder / "job.json", folder / "result.json"
     job_file.write_text(json.dumps({**job, "result": str(result_file)}), encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from zoo.bench import _child_main; _child_main(sys.argv[1:])", str(job_file)],
+        [sys.executable, "-c", CHILD, str(job_file)],
         capture_output=True,
         text=True,
     )

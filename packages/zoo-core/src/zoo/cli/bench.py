@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from zoo.bench import QUICK_EPOCHS
-from zoo.cli.app import JSON_HELP, app, err, load_registry, out, print_json, print_table, safe
+from zoo.cli.app import JSON_HELP, app, err, load_registry, print_json, print_table, safe
 from zoo.errors import UsageError
 
 
