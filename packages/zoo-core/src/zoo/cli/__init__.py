@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 
-from zoo.cli import check, export, listing, serve, training, using  # noqa: F401  (they register their commands)
+from zoo.cli import bench, check, export, listing, serve, training, using  # noqa: F401  (they register their commands)
 from zoo.cli.app import app, err, safe
 from zoo.errors import ZooError
 

@@ -1,0 +1,140 @@
+"""``zoo bench``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from zoo.bench import QUICK_EPOCHS
+from zoo.cli.app import JSON_HELP, app, err, load_registry, print_json, print_table, safe
+from zoo.errors import UsageError
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def _status(row: Any) -> str:
+    if row.status == "ok":
+        return "ok" if row.in_range is not False else "OUT OF RANGE"
+    label = {"out-of-range": "OUT OF RANGE", "slower": "SLOWER", "failed": "FAILED"}.get(row.status, row.status)
+    return f"{label}: {row.reason}" if row.reason else label
+
+
+def _to_target(row: Any) -> str:
+    if row.target is None:
+        return "no target"
+    if row.status not in ("ok", "out-of-range", "slower"):
+        return "-"
+    if row.seconds_to_target is None:
+        return f"not reached ({row.metric} {row.target:g})"
+    return f"{row.seconds_to_target:.3g} s (epoch {row.target_epoch}, {row.metric} {row.target:g})"
+
+
+def _final(row: Any) -> str:
+    if row.final is None:
+        return "-"
+    text = f"{row.metric} {row.final:.4g}"
+    if row.expected is not None:
+        lo, hi = row.expected
+        text += f" in [{lo:g}, {hi:g}]" if row.full_length else f" (shortened, [{lo:g}, {hi:g}] not checked)"
+    return text
+
+
+def _memory(row: Any) -> str:
+    parts = []
+    if row.peak_rss_mb is not None:
+        parts.append(f"{row.peak_rss_mb:.0f} MB")
+        if row.train_rss_mb is not None:
+            parts[-1] += f" (+{row.train_rss_mb:.0f})"
+    if row.peak_device_mb is not None:
+        parts.append(f"{row.device} {row.peak_device_mb:.0f} MB")
+    return ", ".join(parts) or "-"
+
+
+@app.command("bench")
+def bench_cmd(
+    pattern: Optional[str] = typer.Argument(None, help="Shell-style pattern such as 'vision.*' (default: all)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps, npu (or NAME:INDEX)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    quick: bool = typer.Option(
+        False, "--quick", help=f"Golden recipes only, at most {QUICK_EPOCHS} epochs each: a smoke check in seconds."
+    ),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Data folder (default $ZOO_DATA_DIR or ~/.cache/zoo); nothing is downloaded."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of every run."),
+    baseline: Optional[Path] = typer.Option(
+        None, "--baseline", help="An earlier `zoo bench --json` from this machine: flag runs that got slower."
+    ),
+    tolerance: float = typer.Option(
+        0.25, "--tolerance", min=0.0, help="How much slower than the baseline is still fine (0.25 = 25 %)."
+    ),
+) -> None:
+    """Run each model's golden recipe and the notes' own recipe; time to target, final metric, speed, memory.
+
+    Exits 1 when a final metric falls outside its recipe's expected range, a run fails,
+    or (with --baseline) a run is slower than the tolerance allows; otherwise 0.
+    """
+    from zoo.backend import resolve_device
+    from zoo.bench import as_json as rows_json
+    from zoo.bench import bench
+
+    registry = load_registry()
+    specs = registry.find(pattern)
+    if not specs:
+        raise UsageError(f"no installed model matches {pattern!r}" if pattern else "no models installed")
+    concrete = "cpu"
+    if device != "cpu":  # resolving anything else imports torch; fail here, once, on a bad device
+        backend, index = resolve_device(device, registry.devices)
+        concrete = backend.name if backend.name == "cpu" else f"{backend.name}:{index}"
+    earlier = None
+    if baseline is not None:
+        try:
+            earlier = json.loads(baseline.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read the baseline {baseline}: {exc}") from None
+        if isinstance(earlier, dict):
+            earlier = earlier.get("rows", [])
+        if not isinstance(earlier, list):
+            raise UsageError(f"{baseline} is not the output of zoo bench --json")
+    rows = bench(
+        specs,
+        device=concrete,
+        quick=quick,
+        data_dir=data_dir,
+        seed=seed,
+        baseline=earlier,
+        tolerance=tolerance,
+        progress=None if as_json else (lambda text: err.print(safe(text))),
+    )
+    if as_json:
+        print_json(rows_json(rows))
+    else:
+        print_table(
+            ["model", "recipe", "device", "epochs", "time to target", "final", "samples/s", "peak memory", "status"],
+            [
+                [
+                    r.model,
+                    r.recipe + (" (notes)" if r.role == "notes" else ""),
+                    r.device or "-",
+                    str(r.epochs) if r.epochs else "-",
+                    _to_target(r) + (f", {r.speedup:g}x the notes" if r.speedup is not None else ""),
+                    _final(r),
+                    _num(r.samples_per_s, 5),
+                    _memory(r),
+                    _status(r),
+                ]
+                for r in rows
+            ],
+        )
+    flagged = [r for r in rows if r.flagged]
+    if flagged:
+        if not as_json:
+            err.print(safe(f"{len(flagged)} run(s) flagged: " + ", ".join(f"{r.model} {r.recipe}" for r in flagged)))
+        raise typer.Exit(1)
