@@ -36,7 +36,7 @@ def _torchrun(site: Path, cwd: Path, *args: str, restarts: int = 0) -> subproces
 
 def test_two_processes_match_one(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
     ddp, single = tmp_path / "ddp", tmp_path / "single"
-    common = ("toy.mlp", "--epochs", "4", "--device", "cpu", "--quiet", "--seed", "2")
+    common = ("toy.mlp", "--epochs", "4", "--device", "cpu", "--seed", "2")
     result = _torchrun(toy_site, tmp_path, *common, "--out", str(ddp))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "x 2 processes" in result.stdout
@@ -58,7 +58,7 @@ def test_two_processes_match_one(zoo_cli: Runner, toy_site: Path, tmp_path: Path
 
 def test_killed_rank_restarts_and_resumes(toy_site: Path, tmp_path: Path) -> None:
     crash, clean = tmp_path / "crash", tmp_path / "clean"
-    common = ("toy.mlp", "--epochs", "4", "--device", "cpu", "--quiet")
+    common = ("toy.mlp", "--epochs", "4", "--device", "cpu")
     ok = _torchrun(toy_site, tmp_path, *common, "--out", str(clean), "--method", "crash-once")
     # Without restarts allowed the killed rank fails the whole job...
     assert ok.returncode != 0

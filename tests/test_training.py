@@ -129,7 +129,6 @@ def test_ctrl_c_saves_and_resumes_exactly(zoo_cli: Runner, toy_site: Path, tmp_p
         "20000",
         "--seed",
         "1",
-        "--quiet",
         "--schedule",
         "cosine",
         "--optimizer",

@@ -6,6 +6,7 @@ they need when called.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
@@ -74,11 +75,46 @@ def devices() -> list[DeviceBackend]:
     return list(get_registry().devices.values())
 
 
-def train(name: str, **overrides: Any) -> Run:
-    """Train a model as ``zoo train`` does and return the finished run."""
+def train(name: str, *, log_every: int | None = None, **overrides: Any) -> Run:
+    """Train a model as ``zoo train`` does and return the finished run.
+
+    Options are keyword arguments (``epochs=300``, ``batch_size=0``, ``method="gd"``);
+    ``quiet=True`` prints nothing, ``log_every=N`` prints every N-th epoch.
+    """
+    from zoo.errors import UsageError
+    from zoo.progress import output
     from zoo.trainer import train as _train
 
-    return _train(name, **overrides)
+    try:
+        with output(log_every=log_every):
+            return _train(name, **overrides)
+    except UsageError as exc:
+        raise _python_spelling(exc) from None
+
+
+_FLAG = re.compile(r"(?<![\w-])--(?:no-)?([a-z][a-z0-9-]*)(?: (-?\d[\w.+-]*|[A-Z][A-Z_]*\b))?")
+
+
+def _keyword(match: re.Match[str]) -> str:
+    key = match.group(1).replace("-", "_")
+    value = match.group(2)
+    if match.group(0).startswith("--no-"):
+        return f"{key}=False"
+    return f"{key}={value}" if value else f"{key}="
+
+
+def _python_spelling(exc: ZooError) -> ZooError:
+    """A usage error worded for the command line (``--epochs``), reworded for Python (``epochs=``)."""
+
+    def reword(text: str) -> str:
+        text = text.replace("unknown option ", "unknown keyword argument ").replace("known options:", "known:")
+        return _FLAG.sub(_keyword, text)
+
+    exc.message = reword(exc.message)
+    if exc.hint:
+        exc.hint = reword(exc.hint)
+    exc.args = (exc.message,)
+    return exc
 
 
 def load(ref: str, device: str = "cpu") -> LoadedModel:

@@ -115,7 +115,12 @@ class ModelAdapter:
         if self.task == "binary":
             pred = (outputs.float() >= 0.5).to(targets.dtype)
             correct = (pred.reshape(targets.shape) == targets).float().sum()
-            return {"n": n, "correct": correct, "values": torch.tensor(float(targets.numel()), device=outputs.device)}
+            return {
+                "n": n,
+                "correct": correct,
+                "values": torch.tensor(float(targets.numel()), device=outputs.device),
+                "predicted_positive": pred.float().sum(),
+            }
         if self.task == "sequence":
             pred = outputs.argmax(dim=-1)
             correct = (pred == targets).float().sum()
@@ -127,8 +132,11 @@ class ModelAdapter:
             totals = torch.zeros(num_classes, device=outputs.device)
             totals.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float32))
             hits.index_add_(0, targets, (pred == targets).float())
+            predicted = torch.zeros(num_classes, device=outputs.device)
+            predicted.index_add_(0, pred.reshape(-1), torch.ones_like(pred.reshape(-1), dtype=torch.float32))
             stats["class_total"] = totals
             stats["class_correct"] = hits
+            stats["class_predicted"] = predicted
         return stats
 
     def finalize(self, stats: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -143,6 +151,12 @@ class ModelAdapter:
             totals = stats["class_total"].tolist()
             hits = stats["class_correct"].tolist()
             out["per_class_accuracy"] = [h / t if t else None for h, t in zip(hits, totals)]
+        # How many classes the model predicts at all: 1 means it answers one class for everything.
+        if "class_predicted" in stats:
+            out["predicted_classes"] = int((stats["class_predicted"] > 0).sum().item())
+        elif "predicted_positive" in stats and values:
+            positive = float(stats["predicted_positive"].item())
+            out["predicted_classes"] = 1 if positive in (0.0, values) else 2
         return out
 
     # -- reporting and prediction --------------------------------------------

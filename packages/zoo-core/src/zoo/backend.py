@@ -43,6 +43,9 @@ class DeviceBackend:
     #: torch.distributed backend, or None where the device has none.
     distributed: str | None = None
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, distributed={self.distributed!r})"
+
     def availability(self) -> tuple[bool, str]:
         """(available, reason); the reason says why not, or what was found."""
         return True, "always available"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,81 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     return folder.read_metrics()
 
 
+def best_epoch(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """The metric that picks the best checkpoint and the epoch record where it was best.
+
+    As training decides: the first epoch with the best value, a tie going to the lower loss.
+    """
+    for key, sign in (("val_accuracy", -1.0), ("val_mse", 1.0), ("val_loss", 1.0)):
+        scored = [r for r in rows if isinstance(r.get(key), (int, float))]
+        if scored:
+            return key, min(scored, key=lambda r: (sign * r[key], r.get("val_loss") or 0.0, r["epoch"]))
+    return None
+
+
+def _label(key: str, on_train: bool) -> str:
+    return key.removeprefix("val_") + " (on the training data)" if on_train and key.startswith("val_") else key
+
+
+def _title(run_dir: Path) -> str:
+    config = RunFolder(run_dir).read_config()
+    model, recipe = config.get("model"), config.get("recipe")
+    head = f"{model}, recipe {recipe}" if model and recipe else str(model or "")
+    return f"{head}\n{run_dir}" if head else str(run_dir)
+
+
+def _read_grid(path: Path) -> tuple[list[str], list[list[float]]] | None:
+    """A grid search's table: searched values in the first columns, the loss in the last."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            table = list(csv.reader(fh))
+        header, rows = table[0], [[float(v) for v in row] for row in table[1:] if row]
+    except (OSError, ValueError, IndexError):
+        return None
+    if len(header) < 2 or not rows:
+        return None
+    return header, rows
+
+
+def _plot_grid(ax: Any, header: list[str], rows: list[list[float]]) -> None:
+    """The loss against the first searched value (the lowest over any others), best marked."""
+    name, metric = header[0], header[-1]
+    lowest: dict[float, float] = {}
+    for row in rows:
+        lowest[row[0]] = min(lowest.get(row[0], math.inf), row[-1])
+    xs = sorted(lowest)
+    ys = [lowest[x] for x in xs]
+    ax.plot(xs, ys, marker="." if len(xs) < 200 else None, label=metric)
+    i = min(range(len(ys)), key=ys.__getitem__)
+    ax.plot([xs[i]], [ys[i]], "o", color="tab:red", label=f"best {name} = {xs[i]:g} ({metric} {ys[i]:.4g})")
+    others = ", ".join(header[1:-1])
+    ax.set_xlabel(name)
+    ax.set_ylabel(f"{metric}" + (f" (lowest over {others})" if others else ""))
+    ax.set_title("grid search")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+
+
+def _close(a: Any, b: Any) -> bool:
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-12)
+
+
+def _log_ticks(ax: Any, low: float, high: float) -> None:
+    """Log axes labelled in plain numbers (0.5, 1, 2, 5 over short ranges, decades over long ones)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    subs = (1.0, 2.0, 5.0) if high / low < 1e3 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.3g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_run(run_dir: str | Path) -> Path:
-    """Draw loss and metric curves; returns the PNG's path."""
+    """Draw loss and metric curves (or a grid search's loss); returns the PNG's path."""
     if importlib.util.find_spec("matplotlib") is None:
         raise UsageError("matplotlib is not installed", hint=PLOTS_HINT)
     run_dir = Path(run_dir)
@@ -32,22 +106,65 @@ def plot_run(run_dir: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    on_train = rows[-1].get("eval_split") == "train"
+    grid = _read_grid(run_dir / "grid.csv") if len(rows) == 1 else None
+    if grid is not None:
+        fig, grid_ax = plt.subplots(1, 1, figsize=(6, 4.2))
+        _plot_grid(grid_ax, *grid)
+        return _save(fig, plt, run_dir, _title(run_dir))
 
     epochs = [r["epoch"] for r in rows]
-    metric_keys = [k for k in ("val_accuracy", "val_mse") if any(k in r for r in rows)]
-    fig, axes = plt.subplots(1, 1 + len(metric_keys), figsize=(5 * (1 + len(metric_keys)), 3.6), squeeze=False)
-    ax = axes[0][0]
-    for key in ("train_loss", "val_loss"):
-        ax.plot(epochs, [r.get(key) for r in rows], marker="o" if len(rows) < 30 else None, label=key)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log" if all((r.get("train_loss") or 0) > 0 for r in rows) else "linear")
-    ax.legend()
-    for ax, key in zip(axes[0][1:], metric_keys):
-        ax.plot(epochs, [r.get(key) for r in rows], color="tab:green")
+    # A validation loss equal to the MSE (regression) is one curve, not two.
+    same = all(_close(r.get("val_loss"), r.get("val_mse")) for r in rows)
+    loss_keys = ["train_loss", "val_mse" if same and any("val_mse" in r for r in rows) else "val_loss"]
+    metric_keys = [k for k in ("val_accuracy", "val_mse") if k not in loss_keys and any(k in r for r in rows)]
+    best = best_epoch(rows)
+    marker = "o" if len(rows) < 30 else None
+    fig, axes = plt.subplots(1, 1 + len(metric_keys), figsize=(5.5 * (1 + len(metric_keys)), 4), squeeze=False)
+    panels = list(zip(axes[0], [loss_keys, *[[k] for k in metric_keys]]))
+    for ax, keys in panels:
+        for key in keys:
+            values = [r.get(key) for r in rows]
+            if any(isinstance(v, (int, float)) for v in values):
+                ax.plot(epochs, values, marker=marker, label=_label(key, on_train))
+        if best is not None:
+            key, record = best
+            ax.axvline(record["epoch"], color="tab:red", linestyle=":", linewidth=1)
+            shown = [k for k in keys if isinstance(record.get(k), (int, float))]
+            for k in shown:
+                ax.plot([record["epoch"]], [record[k]], "o", color="tab:red", markerfacecolor="none", markersize=12)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-    fig.suptitle(run_dir.name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(rows) == 1:
+            ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+            ax.set_xticks([epochs[0]])
+        ax.grid(True, alpha=0.3)
+    loss_ax = axes[0][0]
+    loss_ax.set_ylabel("loss")
+    positive = [float(r[k]) for r in rows for k in loss_keys if isinstance(r.get(k), (int, float))]
+    if positive and min(positive) > 0 and max(positive) / min(positive) >= 10:
+        loss_ax.set_yscale("log")
+        _log_ticks(loss_ax, min(positive), max(positive))
+    for ax, keys in panels[1:]:
+        ax.set_ylabel(_label(keys[0], on_train))
+    if best is not None:
+        key, record = best
+        loss_ax.plot(
+            [],
+            [],
+            "o",
+            color="tab:red",
+            markerfacecolor="none",
+            label=f"best {_label(key, on_train)} at epoch {record['epoch']}",
+        )
+    loss_ax.legend()
+    return _save(fig, plt, run_dir, _title(run_dir))
+
+
+def _save(fig: Any, plt: Any, run_dir: Path, title: str) -> Path:
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out = run_dir / "curves.png"
     tmp = run_dir / ".curves.png.tmp"

@@ -113,7 +113,16 @@ class Registry:
         raise UsageError(f"unknown dataset {name!r}", hint=_suggest(name, list(self.datasets)))
 
 
+#: First-party namespaces and the distribution that provides each, for names whose plugin is absent.
+FIRST_PARTY = {"tabular": "zoo-tabular", "vision": "zoo-vision", "seq": "zoo-seq"}
+
+
 def _suggest(name: str, known: list[str]) -> str:
+    namespace = name.split(".", 1)[0] if "." in name else ""
+    installed = {k.split(".", 1)[0] for k in known}
+    if namespace in FIRST_PARTY and namespace not in installed:
+        dist = FIRST_PARTY[namespace]
+        return f"the {namespace!r} models come with {dist}, which is not installed (or not loaded): pip install {dist}"
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     if not close:
         # Accept a bare model name such as "cnn" for "vision.cnn".

@@ -105,6 +105,11 @@ class Recipe:
     target: tuple[str, float] | None = None
     expected: tuple[float, float] | None = None
 
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in dict(self.hparams).items())
+        where = f", device={self.device!r}" if self.device != "any" else ""
+        return f"Recipe({self.name!r}{', ' + settings if settings else ''}{where})"
+
     def resolved(self) -> dict[str, Any]:
         """The recipe's hyperparameters on top of the shared defaults."""
         return {**BASE_HPARAMS, **dict(self.hparams)}
@@ -134,6 +139,12 @@ class Weights:
     train_seconds: float = 0.0
     device: str = "cpu"
     summary: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"Weights({self.tag!r}, {self.metric}={self.value:.4g} on {self.dataset} {self.split}, "
+            f"recipe={self.recipe!r}, {self.size / 1024:.0f} KiB)"
+        )
 
 
 @dataclass(frozen=True)
@@ -169,6 +180,16 @@ class ModelSpec:
     @property
     def full_name(self) -> str:
         return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+    def __repr__(self) -> str:
+        plugin = f", plugin={self.distribution + ' ' + self.version if self.version else self.distribution!r}"
+        return (
+            f"ModelSpec({self.full_name!r}, task={self.task!r}, dataset={self.dataset!r}, "
+            f"recipes={[r.name for r in self.recipes]!r}"
+            + (f", weights={[w.tag for w in self.weights]!r}" if self.weights else "")
+            + (plugin if self.distribution else "")
+            + ")"
+        )
 
     def recipe(self, name: str | None = None, device: str = "any") -> Recipe:
         """The named recipe (the default one when None), in its variant for ``device``."""
@@ -231,3 +252,6 @@ class DatasetSpec:
     @property
     def full_name(self) -> str:
         return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+    def __repr__(self) -> str:
+        return f"DatasetSpec({self.full_name!r}, options={sorted(self.options)!r})"

@@ -18,14 +18,52 @@ from rich.console import Console
 
 from zoo import __version__
 
+ROOT_EPILOG = (
+    "Examples: zoo list; zoo info tabular.diabetes; zoo train tabular.logistic --recipe seed; "
+    "zoo predict runs/tabular.logistic/latest 4.0. Shell completion: zoo --install-completion."
+)
+
 app = typer.Typer(
     name="zoo",
     help="A plugin-based model zoo for PyTorch: list, inspect, train, evaluate and reuse classic models.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    epilog=ROOT_EPILOG,
 )
+
+
+def _readable_help() -> None:
+    """Help that names values as people write them: ``NAME``, ``[PATTERN]``, ``INPUT...``,
+    ``--epochs EPOCHS``, instead of typer's ``{name}`` and ``<int range>``."""
+    from typer.core import TyperArgument, TyperOption
+
+    def display_name(self: Any) -> str:
+        name = self.metavar or (self.name or "").upper()
+        return name + "..." if self.nargs != 1 and not name.endswith("...") else name
+
+    def usage_name(self: Any) -> str:
+        name = display_name(self)
+        return name if self.required or name.startswith("[") or " " in name else f"[{name}]"
+
+    def argument_type(self: Any, ctx: Any) -> str | None:
+        return None  # the argument's name says it; no "<str>" beside it
+
+    def option_type(self: Any, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return str(self.metavar)
+        name = (self.name or "value").upper()
+        return name + "..." if self.nargs != 1 else name
+
+    TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    TyperArgument._rich_display_name = display_name  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = argument_type  # type: ignore[method-assign]
+    TyperOption.display_type_rich = option_type  # type: ignore[method-assign]
+
+
+_readable_help()
 # User and file text is printed literally: no markup, no emoji codes, no highlighting.
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -79,15 +117,22 @@ def safe(value: Any) -> str:
     return _CONTROL.sub("?", str(value))
 
 
-def print_table(columns: list[str], rows: list[list[Any]]) -> None:
-    """A table on a terminal; plain aligned columns in a pipe (one row per line, nothing cut)."""
+def print_table(columns: list[str], rows: list[list[Any]], whole: tuple[str, ...] = ()) -> None:
+    """A table on a terminal; plain aligned columns in a pipe (one row per line, nothing cut).
+
+    Columns named in ``whole`` (paths people copy) are never wrapped or cut on a terminal.
+    """
     cells = [[safe(c) for c in row] for row in rows]
     if out.is_terminal:
         from rich.table import Table
 
         table = Table()
-        for column in columns:
-            table.add_column(column, overflow="fold")
+        for i, column in enumerate(columns):
+            if column in whole:
+                width = max(len(c) for c in [column, *(row[i] for row in cells)])
+                table.add_column(column, no_wrap=True, min_width=width)
+            else:
+                table.add_column(column, overflow="fold")
         for row in cells:
             table.add_row(*row)
         out.print(table)
@@ -96,3 +141,63 @@ def print_table(columns: list[str], rows: list[list[Any]]) -> None:
     for row in [columns, *cells]:
         line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         sys.stdout.write(line + "\n")
+
+
+# -- shell completion: names come from the registry (plugin specs only, no torch) ---------
+
+
+def _registry_quietly() -> Any:
+    try:
+        from zoo.registry import get_registry
+
+        return get_registry()
+    except Exception:  # completion must never print a traceback into the shell
+        return None
+
+
+def complete_model(incomplete: str) -> list[str]:
+    """Model names for ``zoo train <TAB>``."""
+    registry = _registry_quietly()
+    if registry is None:
+        return []
+    return [name for name in sorted(registry.models) if name.startswith(incomplete)]
+
+
+def complete_model_or_weights(incomplete: str) -> list[str]:
+    """Model names and published weights ``NAME:TAG``; paths are left to the shell."""
+    registry = _registry_quietly()
+    if registry is None:
+        return []
+    names = []
+    for name in sorted(registry.models):
+        names.append(name)
+        names += [f"{name}:{w.tag}" for w in registry.models[name].weights]
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def _specs_on_line(registry: Any, ctx: typer.Context | None) -> list[Any]:
+    """The model named on the command line being completed, or every model."""
+    name = ctx.params.get("name") if ctx is not None else None
+    if not name and ctx is not None:  # `zoo train NAME --recipe <TAB>` leaves NAME among the extra args
+        name = next((a for a in ctx.args if not a.startswith("-")), None)
+    return [registry.models[name]] if name in registry.models else list(registry.models.values())
+
+
+def complete_recipe(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Recipes of the model already on the command line (all recipes when there is none)."""
+    registry = _registry_quietly()
+    if registry is None:
+        return []
+    specs = _specs_on_line(registry, ctx)
+    found = sorted({r.name for s in specs for r in s.recipes})
+    return [r for r in found if r.startswith(incomplete)]
+
+
+def complete_weight_tag(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Published weight tags of the model on the command line."""
+    registry = _registry_quietly()
+    if registry is None:
+        return []
+    specs = _specs_on_line(registry, ctx)
+    found = sorted({w.tag for s in specs for w in s.weights})
+    return [t for t in found if t.startswith(incomplete)]

@@ -8,15 +8,17 @@ from typing import Any, Optional
 
 import typer
 
-from zoo.cli.app import JSON_HELP, app, err, load_registry, out, print_json, print_table, safe
+from zoo.cli.app import JSON_HELP, app, complete_model, err, load_registry, out, print_json, print_table, safe
 from zoo.errors import UsageError
 from zoo.spec import TASKS
 
 
-@app.command("list")
+@app.command("list", epilog="Examples: zoo list; zoo list 'vision.*'; zoo list --task binary --json")
 def list_cmd(
-    pattern: Optional[str] = typer.Argument(None, help="Shell-style pattern such as 'vision.*'."),
-    task: Optional[str] = typer.Option(None, "--task", help=f"Only this task: {', '.join(TASKS)}."),
+    pattern: Optional[str] = typer.Argument(
+        None, metavar="[PATTERN]", help="Shell-style pattern such as 'vision.*'.", autocompletion=complete_model
+    ),
+    task: Optional[str] = typer.Option(None, "--task", metavar="TASK", help=f"Only this task: {', '.join(TASKS)}."),
     plugin: Optional[str] = typer.Option(None, "--plugin", help="Only models of this plugin."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -52,7 +54,7 @@ def list_cmd(
         err.print(hint)
 
 
-@app.command("plugins")
+@app.command("plugins", epilog="Examples: zoo plugins; zoo plugins --json")
 def plugins_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Show each plugin: distribution, version, what it registers, and whether it works."""
     registry = load_registry(warn=False)
@@ -73,7 +75,7 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -
         err.print("no plugins installed")
 
 
-@app.command("devices")
+@app.command("devices", epilog="Examples: zoo devices; zoo devices --json")
 def devices_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Show every device backend: available or why not, devices, autocast dtypes, distributed backend."""
     registry = load_registry()
@@ -99,7 +101,9 @@ def devices_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -
 
 @app.command("info", epilog="Examples: zoo info vision.cnn; zoo info runs/vision.cnn/latest; zoo info best.safetensors")
 def info_cmd(
-    name: str = typer.Argument(..., metavar="NAME|CKPT|RUN", help="A model name, a checkpoint or a run folder."),
+    name: str = typer.Argument(
+        ..., metavar="NAME|CKPT|RUN", help="A model name, a checkpoint or a run folder.", autocompletion=complete_model
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Describe a model (recipes, options, weights, parameters, shapes) or a checkpoint's metadata."""
@@ -157,7 +161,9 @@ def _print_model(info: dict[str, Any]) -> None:
 
 @app.command("weights", epilog="Examples: zoo weights; zoo weights 'vision.*' --json")
 def weights_cmd(
-    pattern: Optional[str] = typer.Argument(None, metavar="[PATTERN]", help="Shell-style model pattern."),
+    pattern: Optional[str] = typer.Argument(
+        None, metavar="[PATTERN]", help="Shell-style model pattern.", autocompletion=complete_model
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List published weight sets with their provenance and metric: use them as NAME[:TAG] in predict,

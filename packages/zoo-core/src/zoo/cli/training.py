@@ -2,47 +2,117 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from zoo.cli.app import EXTRA_ARGS, app, load_registry, out
+from zoo.cli.app import (
+    EXTRA_ARGS,
+    app,
+    complete_model,
+    complete_recipe,
+    complete_weight_tag,
+    err,
+    load_registry,
+    out,
+    print_json,
+    safe,
+)
+from zoo.errors import UsageError
+
+TRAIN_EPILOG = (
+    "Examples: zoo train tabular.linear --method gd; "
+    "zoo train tabular.diabetes --recipe seed --data diabetes.csv --epochs 50; "
+    "zoo train vision.cnn --kernel-size 3 --padding 1 --device cuda; "
+    "zoo train --config runs/tabular.logistic/latest/config.json --seed 1; "
+    "zoo train tabular.logistic --print-config > run.json"
+)
+#: What a configuration file (a run's config.json, or --print-config's output) may set.
+CONFIG_KEYS = ("model", "recipe", "hparams", "data_options", "config", "seed", "precision", "deterministic", "weights")
 
 
-@app.command("train", context_settings=EXTRA_ARGS)
+@app.command("train", context_settings=EXTRA_ARGS, epilog=TRAIN_EPILOG)
 def train_cmd(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Model to train, e.g. tabular.linear."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", help="Named recipe (see zoo info NAME)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Number of epochs."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=0, help="Batch size (0 = full batch)."),
-    lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Learning rate."),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw."),
-    momentum: Optional[float] = typer.Option(None, "--momentum", min=0.0, help="SGD momentum."),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="none, cosine or onecycle."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps, npu (or NAME:INDEX)."),
-    data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", help="Data folder (default $ZOO_DATA_DIR or ~/.cache/zoo)."
+    name: Optional[str] = typer.Argument(
+        None,
+        metavar="NAME",
+        help="Model to train, e.g. tabular.linear (may be left out with --config or --resume).",
+        autocompletion=complete_model,
+        show_default=False,
     ),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<model>/<timestamp>)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (default), bf16 or fp16 (autocast)."),
+    recipe: Optional[str] = typer.Option(
+        None, "--recipe", metavar="RECIPE", help="Named recipe (see zoo info NAME).", autocompletion=complete_recipe
+    ),
+    epochs: Optional[int] = typer.Option(None, "--epochs", metavar="N", min=1, help="Number of epochs."),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", metavar="N", min=0, help="Batch size (0 = full batch)."
+    ),
+    lr: Optional[float] = typer.Option(None, "--lr", metavar="LR", min=0.0, help="Learning rate."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", metavar="sgd|adam|adamw", help="sgd, adam or adamw."),
+    momentum: Optional[float] = typer.Option(None, "--momentum", metavar="M", min=0.0, help="SGD momentum."),
+    schedule: Optional[str] = typer.Option(
+        None, "--schedule", metavar="none|cosine|onecycle", help="none, cosine or onecycle."
+    ),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Random seed (default 0)."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda, mps, npu (or NAME:INDEX)."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", metavar="DIR", help="Data folder (default $ZOO_DATA_DIR or ~/.cache/zoo)."
+    ),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", metavar="RUN_DIR", help="Run folder (default runs/<model>/<timestamp>)."
+    ),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="RUN_DIR", help="Continue the run in this folder."),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", metavar="fp32|bf16|fp16", help="fp32 (default), bf16 or fp16 (autocast)."
+    ),
     save_every: Optional[int] = typer.Option(
         None,
         "--save-every",
         min=0,
+        metavar="N",
         help="Save last.safetensors every N epochs (0: only at the end; default: every 10 s of training).",
     ),
     weights: Optional[str] = typer.Option(
-        None, "--weights", help="Start from these weights: a tag of the model's published weights, or a checkpoint."
+        None,
+        "--weights",
+        metavar="TAG|CKPT",
+        help="Start from these weights: a tag of the model's published weights, or a checkpoint.",
+        autocompletion=complete_weight_tag,
     ),
-    deterministic: bool = typer.Option(
-        False, "--deterministic", help="Deterministic kernels, reproducible bit for bit."
+    deterministic: Optional[bool] = typer.Option(
+        None,
+        "--deterministic/--no-deterministic",
+        help="Deterministic kernels, reproducible bit for bit.",
+        show_default=False,
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="One line per epoch, no progress bar."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary line."),
+    log_every: Optional[int] = typer.Option(
+        None,
+        "--log-every",
+        min=1,
+        metavar="N",
+        help="Print every N-th epoch (default: about 30 lines at most); the first and last always.",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print a JSON summary at the end and nothing else on stdout (progress goes to stderr)."
+    ),
+    config_file: Optional[Path] = typer.Option(
+        None,
+        "--config",
+        metavar="FILE",
+        help="Train as this file says (a run's config.json, or --print-config's output); "
+        "options given here override it.",
+    ),
+    print_config: bool = typer.Option(
+        False, "--print-config", help="Print the configuration as JSON (for --config) and exit without training."
+    ),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", metavar="N", min=1, help="CPU threads for torch (default: torch's)."
+    ),
     download: bool = typer.Option(
         True, "--download/--no-download", help="Fetch missing data sets (off with ZOO_OFFLINE=1 too)."
     ),
@@ -50,17 +120,20 @@ def train_cmd(
     """Train a model. Any recipe hyperparameter, data option or model config key can be set as --KEY VALUE
     (see zoo info NAME), e.g. zoo train tabular.linear --method gd."""
     from zoo.options import parse_extra_args
+    from zoo.progress import output, run_warnings
 
+    from_file = read_config_file(config_file) if config_file is not None else {}
+    if from_file:
+        if name is not None and name != from_file["model"]:
+            raise UsageError(f"{config_file} describes a run of {from_file['model']!r}, not {name!r}")
+        name = str(from_file["model"])
+    if name is None and resume is None:
+        raise UsageError("give the model to train", hint="zoo train NAME, or zoo train --config FILE; see zoo list")
+    name = name or ""
     if resume is None:
         load_registry(warn=False).model(name)  # fail fast, before torch is imported
-    from zoo.trainer import train
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-
-    overrides: dict[str, Any] = {
+    given: dict[str, Any] = {
         k: v
         for k, v in dict(
             recipe=recipe,
@@ -73,24 +146,137 @@ def train_cmd(
         ).items()
         if v is not None
     }
+    overrides = _file_overrides(from_file, name, keep_hparams=recipe is None) if from_file else {}
+    overrides.update(given)
     overrides.update(parse_extra_args(list(ctx.args)))
-    run = train(
+    if seed is None and from_file.get("seed") is not None:
+        seed = int(from_file["seed"])
+    precision = precision or from_file.get("precision")
+    if deterministic is None:
+        deterministic = bool(from_file.get("deterministic", False))
+    weights_ref = _weights_ref(name, weights) if weights is not None else from_file.get("weights")
+
+    if print_config:
+        print_json(_planned_config(name, seed, device, precision, deterministic, weights_ref, out_dir, overrides))
+        return
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    from zoo.trainer import train
+
+    with output(stream=sys.stderr if as_json else None, log_every=log_every):
+        run = train(
+            name,
+            seed=seed,
+            device=device,
+            data_dir=data_dir,
+            out=out_dir,
+            resume=resume,
+            precision=precision,
+            deterministic=deterministic,
+            quiet=quiet,
+            download=download,
+            weights=weights_ref,
+            save_every=save_every,
+            **overrides,
+        )
+    if not run.is_main:
+        return
+    last = run.history[-1] if run.history else {}
+    warnings = run_warnings(last, run.spec.task)
+    if as_json:
+        print_json(
+            {
+                "run_dir": str(run.run_dir),
+                "model": run.spec.full_name,
+                "epochs": len(run.history),
+                "best": run.best,
+                "last": last,
+                "seconds": round(run.seconds, 3),
+                "warnings": warnings,
+            }
+        )
+        return
+    if quiet:
+        for warning in warnings:
+            err.print(safe(f"warning: {warning}"))
+    if run.best is not None:
+        metric = str(run.best["metric"])
+        if last.get("eval_split") == "train":
+            metric = metric.removeprefix("val_") + " (on the training data)"
+        out.print(safe(f"best {metric} {run.best['value']:.6g} at epoch {run.best['epoch']}: {run.run_dir}"))
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A run configuration: a JSON object naming at least the model; unknown keys are refused."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+        raise UsageError(f"{path} is not a run configuration", hint="give a run's config.json or --print-config output")
+    for key in ("hparams", "data_options", "config"):
+        if not isinstance(data.get(key, {}), dict):
+            raise UsageError(f"{path}: {key!r} must be an object")
+    return {k: v for k, v in data.items() if k in CONFIG_KEYS}
+
+
+def _file_overrides(data: dict[str, Any], name: str, keep_hparams: bool) -> dict[str, Any]:
+    """The file's recipe, hyperparameters, data options and the model's own config keys as overrides.
+
+    With --recipe on the command line the recipe decides the hyperparameters, not the file.
+    Config keys the model does not declare came from the data (``in_features``) and are left to it.
+    """
+    spec = load_registry(warn=False).model(name)
+    overrides: dict[str, Any] = {}
+    if data.get("recipe") is not None:
+        overrides["recipe"] = data["recipe"]
+    if keep_hparams:
+        overrides.update(data.get("hparams", {}))
+    overrides.update(data.get("data_options", {}))
+    overrides.update({k: v for k, v in data.get("config", {}).items() if k in spec.config})
+    return overrides
+
+
+def _planned_config(
+    name: str,
+    seed: int | None,
+    device: str,
+    precision: str | None,
+    deterministic: bool,
+    weights: str | None,
+    out_dir: Path | None,
+    overrides: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``--config`` reads back: the checked plan, without training."""
+    from zoo.plan import make_plan
+
+    plan = make_plan(
         name,
         seed=seed,
         device=device,
-        data_dir=data_dir,
         out=out_dir,
-        resume=resume,
         precision=precision,
         deterministic=deterministic,
-        quiet=quiet,
-        download=download,
-        weights=_weights_ref(name, weights),
-        save_every=save_every,
+        quiet=True,
+        weights=weights,
         **overrides,
     )
-    if run.is_main and run.best is not None:
-        out.print(f"best {run.best['metric']} {run.best['value']:.6g} at epoch {run.best['epoch']}: {run.run_dir}")
+    return {
+        "model": plan.spec.full_name,
+        "recipe": plan.recipe,
+        "hparams": plan.hparams.as_dict(),
+        "data_options": plan.data_options,
+        "config": plan.config,
+        "seed": plan.seed,
+        "precision": plan.precision,
+        "deterministic": plan.deterministic,
+        "weights": plan.weights,
+    }
 
 
 def _weights_ref(name: str, weights: str | None) -> str | None:

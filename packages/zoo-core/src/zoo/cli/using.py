@@ -7,7 +7,19 @@ from typing import Any, Optional
 
 import typer
 
-from zoo.cli.app import EXTRA_ARGS, JSON_HELP, app, err, fmt, load_registry, out, print_json, print_table, safe
+from zoo.cli.app import (
+    EXTRA_ARGS,
+    JSON_HELP,
+    app,
+    complete_model_or_weights,
+    err,
+    fmt,
+    load_registry,
+    out,
+    print_json,
+    print_table,
+    safe,
+)
 from zoo.errors import UsageError
 
 REF_HELP = "A checkpoint file, a run folder (its best checkpoint) or published weights NAME[:TAG]."
@@ -21,8 +33,12 @@ REF_HELP = "A checkpoint file, a run folder (its best checkpoint) or published w
 )
 def eval_cmd(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., metavar="CKPT|RUN|NAME[:TAG]", help=REF_HELP),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder (default $ZOO_DATA_DIR)."),
+    ref: str = typer.Argument(
+        ..., metavar="CKPT|RUN|NAME[:TAG]", help=REF_HELP, autocompletion=complete_model_or_weights
+    ),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", metavar="DIR", help="Data folder (default $ZOO_DATA_DIR)."
+    ),
     device: str = typer.Option("auto", "--device", help="Device to evaluate on."),
     download: bool = typer.Option(
         True, "--download/--no-download", help="Fetch missing data sets (off with ZOO_OFFLINE=1 too)."
@@ -77,8 +93,13 @@ def _spec_of(ref: str) -> Any:
 )
 def predict_cmd(
     ctx: typer.Context,
-    ref: Optional[str] = typer.Argument(None, metavar="CKPT|RUN|NAME[:TAG]", help=REF_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed for anything sampled (text generation)."),
+    ref: Optional[str] = typer.Argument(
+        None,
+        metavar="CKPT|RUN|NAME[:TAG] INPUT...",
+        help=REF_HELP + " Then the inputs.",
+        autocompletion=complete_model_or_weights,
+    ),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for anything sampled (text generation)."),
     device: str = typer.Option("cpu", "--device", help="Device to predict on."),
     as_json: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
     show_help: bool = typer.Option(False, "--help", "-h", help="Show this message (and the model's options) and exit."),
@@ -104,8 +125,8 @@ def predict_cmd(
         out.print(safe(line if not extra else f"{line}  {extra}"))
 
 
-@app.command("plot")
-def plot_cmd(run_dir: Path = typer.Argument(..., help="A run folder holding metrics.jsonl.")) -> None:
+@app.command("plot", epilog="Examples: zoo plot runs/tabular.diabetes/latest")
+def plot_cmd(run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder holding metrics.jsonl.")) -> None:
     """(Re)draw curves.png from a run's metrics.jsonl."""
     from zoo.plots import plot_run
 
@@ -113,9 +134,9 @@ def plot_cmd(run_dir: Path = typer.Argument(..., help="A run folder holding metr
     out.print(f"wrote {path}")
 
 
-@app.command("runs")
+@app.command("runs", epilog="Examples: zoo runs; zoo runs experiments/ --json; zoo runs | grep diabetes")
 def runs_cmd(
-    directory: Path = typer.Argument(Path("runs"), help="Folder to search for runs."),
+    directory: Path = typer.Argument(Path("runs"), metavar="[DIR]", help="Folder to search for runs."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List runs with model, date, epochs and best metric."""
@@ -128,6 +149,7 @@ def runs_cmd(
     print_table(
         ["run", "model", "date", "epochs", "best"],
         [[r["path"], r["model"], r["date"], r["epochs"], r["best"]] for r in runs],
+        whole=("run",),
     )
     if not runs:
         err.print(f"no runs under {directory}")
