@@ -6,11 +6,15 @@ Builders, the data loader and the adapters are named as ``"module:attr"`` string
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 from zoo import hookimpl
-from zoo.spec import DatasetSpec, ModelSpec, Recipe
+from zoo.spec import DatasetSpec, ModelSpec, Recipe, Weights
 
 DATASET = "seq.chars"
 
@@ -32,6 +36,25 @@ RNNCELL_DEFAULT = {"epochs": 30, "batch_size": 1, "lr": 0.1, "optimizer": "adam"
 RNN_DEFAULT = {"epochs": 30, "batch_size": 1, "lr": 0.1, "optimizer": "adam", "weight_decay": 0.1}
 EMBEDDING_DEFAULT = {"epochs": 20, "batch_size": 1, "lr": 0.05, "optimizer": "adam"}
 TEXT = {"epochs": 20, "batch_size": 32, "lr": 0.02, "optimizer": "adam", "weight_decay": 0.0}
+
+
+@functools.cache
+def _manifest() -> tuple[dict[str, Any], ...]:
+    """The entries of ``weights/weights.json`` (written by scripts/build_weights.py); none if absent."""
+    path = resources.files("zoo_seq") / "weights" / "weights.json"
+    if not path.is_file():
+        return ()
+    return tuple(json.loads(path.read_text(encoding="utf-8"))["weights"])
+
+
+def published_weights(model: str) -> tuple[Weights, ...]:
+    """The weight sets this package ships for ``model`` (full name), read without torch."""
+    names = {f.name for f in dataclasses.fields(Weights)} - {"file"}
+    return tuple(
+        Weights(file=f"zoo_seq:{entry['file']}", **{k: v for k, v in entry.items() if k in names})
+        for entry in _manifest()
+        if entry["model"] == model
+    )
 
 
 def _recipes(default: dict[str, Any], notes: str) -> tuple[Recipe, ...]:
@@ -65,6 +88,7 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
     register(
         ModelSpec(
             name="rnncell",
+            weights=published_weights("seq.rnncell"),
             summary="one-hot characters fed step by step through nn.RNNCell; hidden = vocabulary size",
             builder="zoo_seq.models:CharRNNCell",
             adapter="zoo_seq.adapter:StepSumAdapter",
@@ -78,6 +102,7 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
     register(
         ModelSpec(
             name="rnn",
+            weights=published_weights("seq.rnn"),
             summary="one-hot characters through nn.RNN (layers, hidden size, batch_first configurable)",
             builder="zoo_seq.models:CharRNN",
             adapter="zoo_seq.adapter:SeqAdapter",
@@ -89,6 +114,7 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
     register(
         ModelSpec(
             name="embedding",
+            weights=published_weights("seq.embedding"),
             summary="nn.Embedding(10) -> nn.RNN(hidden 8, 2 layers) -> nn.Linear to the vocabulary",
             builder="zoo_seq.models:CharEmbeddingRNN",
             adapter="zoo_seq.adapter:SeqAdapter",

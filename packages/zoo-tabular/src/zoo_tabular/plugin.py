@@ -6,10 +6,15 @@ Only specs live here. Builders, loaders and adapters are named as strings so tha
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
+from zoo.spec import Weights
 
 #: Options every tabular dataset understands (``--data``, ``--val-fraction``...).
 DATA_OPTIONS: dict[str, Any] = {
@@ -18,10 +23,33 @@ DATA_OPTIONS: dict[str, Any] = {
     "delimiter": "",
     "val_fraction": 0.2,
     "standardize": False,
+    # Cross-validation: with folds = K > 1 the rows are cut into K stratified folds
+    # (seeded) and fold i (0-based) is the validation split; --val-fraction is unused.
+    "fold": 0,
+    "folds": 0,
 }
 
 #: The (w, b) grid that ``--method grid`` scans, as in the notes: 0.0, 0.1, ... 4.0.
 GRID: dict[str, Any] = {"grid_min": 0.0, "grid_max": 4.0, "grid_step": 0.1}
+
+
+@functools.cache
+def _manifest() -> tuple[dict[str, Any], ...]:
+    """The entries of ``weights/weights.json`` (written by scripts/build_weights.py); none if absent."""
+    path = resources.files("zoo_tabular") / "weights" / "weights.json"
+    if not path.is_file():
+        return ()
+    return tuple(json.loads(path.read_text(encoding="utf-8"))["weights"])
+
+
+def published_weights(model: str) -> tuple[Weights, ...]:
+    """The weight sets this package ships for ``model`` (full name), read without torch."""
+    names = {f.name for f in dataclasses.fields(Weights)} - {"file"}
+    return tuple(
+        Weights(file=f"zoo_tabular:{entry['file']}", **{k: v for k, v in entry.items() if k in names})
+        for entry in _manifest()
+        if entry["model"] == model
+    )
 
 
 def _line_recipes(slow: bool) -> tuple[Recipe, ...]:
@@ -73,6 +101,7 @@ def _line_recipes(slow: bool) -> tuple[Recipe, ...]:
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="linear",
+        weights=published_weights("tabular.linear"),
         summary="y = w*x without bias, fitted by grid search, gradient descent, SGD, mini-batch or autograd",
         task="regression",
         builder="zoo_tabular.models:build_line",
@@ -86,6 +115,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         name="affine",
+        weights=published_weights("tabular.affine"),
         summary="y = w*x + b, the same methods, grid search draws the loss surface over (w, b)",
         task="regression",
         builder="zoo_tabular.models:build_line",
@@ -99,6 +129,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         name="logistic",
+        weights=published_weights("tabular.logistic"),
         summary="logistic regression sigmoid(w*x + b) with binary cross-entropy",
         task="binary",
         builder="zoo_tabular.models:build_logistic",
@@ -123,6 +154,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         name="diabetes",
+        weights=published_weights("tabular.diabetes"),
         summary="8-6-4-1 sigmoid MLP with binary cross-entropy on the diabetes CSV",
         task="binary",
         builder="zoo_tabular.models:build_mlp",
@@ -172,10 +204,9 @@ DATASETS: tuple[DatasetSpec, ...] = (
     ),
     DatasetSpec(
         "diabetes",
-        "diabetes CSV: 8 numeric features and a 0/1 label per row, no download",
+        "the notes' diabetes CSV (759 rows, shipped gzipped), or --data CSV: 8 numeric features, 0/1 label",
         "zoo_tabular.datasets:load_diabetes",
         DATA_OPTIONS,
-        files=("diabetes.csv",),
     ),
 )
 

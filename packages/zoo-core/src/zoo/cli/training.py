@@ -37,6 +37,9 @@ def train_cmd(
     download: bool = typer.Option(
         True, "--download/--no-download", help="Fetch missing data sets (off with ZOO_OFFLINE=1 too)."
     ),
+    folds: int = typer.Option(
+        1, "--folds", min=1, help="K > 1: K-fold cross-validation, one run per fold in RUN_DIR/fold-<i>."
+    ),
 ) -> None:
     """Train a model. Any recipe hyperparameter, data option or model config key can be set as --KEY VALUE
     (see zoo info NAME), e.g. zoo train tabular.linear --method gd."""
@@ -44,6 +47,10 @@ def train_cmd(
 
     if resume is None:
         load_registry(warn=False).model(name)  # fail fast, before torch is imported
+    if folds > 1:
+        from zoo.folds import check_foldable
+
+        check_foldable(name)
     from zoo.trainer import train
 
     if threads is not None:
@@ -65,6 +72,29 @@ def train_cmd(
         if v is not None
     }
     overrides.update(parse_extra_args(list(ctx.args)))
+    if folds > 1:
+        from zoo.folds import train_folds
+
+        summary = train_folds(
+            name,
+            folds,
+            out=out_dir,
+            report=out.print,
+            seed=seed,
+            device=device,
+            data_dir=data_dir,
+            resume=resume,
+            precision=precision,
+            deterministic=deterministic,
+            quiet=quiet,
+            download=download,
+            **overrides,
+        )
+        out.print(
+            f"mean {summary['metric']} {summary['mean']:.3g} ± {summary['std']:.2g} over {folds} folds "
+            f"(best epochs {summary['best_mean']:.3g} ± {summary['best_std']:.2g}); {summary['run_dir']}/folds.json"
+        )
+        return
     run = train(
         name,
         seed=seed,
