@@ -82,7 +82,7 @@ def train_folds(
             raise UsageError(f"fold {i} of {name} produced no validation metric")
         metric = str(run.best["metric"])
         final = run.history[-1].get(metric)
-        row = {
+        row: dict[str, Any] = {
             "fold": i,
             "value": float(final) if final is not None else math.nan,
             "best": float(run.best["value"]),

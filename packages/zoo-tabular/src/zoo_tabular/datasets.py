@@ -135,6 +135,15 @@ def load_csv(
     train = TensorSplit(x[train_idx], y[train_idx])
     val = TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None
     where = source or table.path
+    split_meta: dict[str, Any] = {
+        "train": len(train_idx),
+        "val": len(val_idx),
+        "val_fraction": fraction if split and folds <= 1 else 0.0,
+        "seed": request.seed,
+        "stratified": binary and split,
+    }
+    if folds > 1:
+        split_meta.update(fold=fold, folds=folds, val_rows=val_idx.tolist())
     meta = {
         "source": where,
         "features": n_features,
@@ -144,16 +153,8 @@ def load_csv(
         "columns": table.width,
         "binary": binary,
         "standardize": stats,
-        "split": {
-            "train": len(train_idx),
-            "val": len(val_idx),
-            "val_fraction": fraction if split and folds <= 1 else 0.0,
-            "seed": request.seed,
-            "stratified": binary and split,
-        },
+        "split": split_meta,
     }
-    if folds > 1:
-        meta["split"].update(fold=fold, folds=folds, val_rows=val_idx.tolist())
     held_out = (
         f"{len(val_idx)} validation rows"
         if val is not None
