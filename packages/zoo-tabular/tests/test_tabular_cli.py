@@ -96,12 +96,9 @@ def test_diabetes_on_a_csv_with_header_semicolons_gzip_and_standardization(zoo_c
     assert torch.allclose(torch.tensor([r["probability"] for r in results]), expected.flatten(), atol=1e-5)
 
 
-def test_missing_diabetes_data_is_one_clear_error(zoo_cli, tmp_path):
-    result = zoo_cli("train", "tabular.diabetes", "--data-dir", "nowhere")
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert str((tmp_path / "nowhere" / "diabetes.csv").resolve()) in result.stderr
-    assert "--data PATH" in result.stderr and "ZOO_DATA_DIR" in result.stderr
+def test_diabetes_without_data_uses_the_bundled_file(zoo_cli):
+    result = zoo_cli("train", "tabular.diabetes", "--epochs", "1", "--out", "run", "-q", ok=True)
+    assert "bundled diabetes.csv.gz: 759 rows" in result.stdout
 
 
 def test_bad_csv_is_one_clear_error(zoo_cli, tmp_path: Path):

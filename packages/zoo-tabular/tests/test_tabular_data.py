@@ -140,19 +140,16 @@ def test_feature_count_must_match_the_model(tmp_path, make_csv: MakeCsv):
         load_linear(request(tmp_path, data=str(path)))
 
 
-def test_missing_diabetes_data_says_which_file_and_how_to_provide_it(tmp_path: Path):
-    with pytest.raises(DataError) as caught:
-        load_diabetes(request(tmp_path / "empty"))
-    text = str(caught.value)
-    assert str((tmp_path / "empty" / "diabetes.csv").resolve()) in text
-    for advice in ("--data PATH", "--data-dir", "$ZOO_DATA_DIR", "diabetes.csv"):
-        assert advice in text
+def test_diabetes_ships_with_the_package(tmp_path: Path):
+    bundle = load_diabetes(request(tmp_path / "empty"))  # no --data, nothing in the data folder
+    assert len(train_of(bundle)) + len(val_of(bundle)) == 759 and train_of(bundle).x.shape[1] == 8
+    assert bundle.description.startswith("bundled diabetes.csv.gz: 759 rows")
 
 
-def test_diabetes_is_found_in_the_data_dir(tmp_path: Path):
-    (tmp_path / "diabetes.csv").write_text(diabetes_like(50), encoding="utf-8")
-    bundle = load_diabetes(request(tmp_path))
-    assert train_of(bundle).x.shape[1] == 8 and len(train_of(bundle)) + len(val_of(bundle)) == 50
+def test_val_fraction_zero_trains_on_every_row(tmp_path: Path):
+    bundle = load_diabetes(request(tmp_path, val_fraction=0.0))
+    assert bundle.val is None and len(train_of(bundle)) == 759
+    assert "no validation split" in bundle.description
 
 
 # -- split and standardization ------------------------------------------------------

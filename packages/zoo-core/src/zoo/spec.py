@@ -7,9 +7,10 @@ callables) that are resolved only when a model is actually built or trained.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Task = Literal["regression", "binary", "multiclass", "sequence"]
@@ -145,6 +146,34 @@ class Weights:
             f"Weights({self.tag!r}, {self.metric}={self.value:.4g} on {self.dataset} {self.split}, "
             f"recipe={self.recipe!r}, {self.size / 1024:.0f} KiB)"
         )
+
+
+def published_weights(package: str, model: str, manifest: str = "weights/weights.json") -> tuple[Weights, ...]:
+    """The weight sets ``package`` ships for ``model``, read from its JSON manifest without torch.
+
+    The manifest (``{"weights": [{"model": ..., "tag": ..., "file": "weights/x.safetensors",
+    ...}]}``) is what a build script writes beside the files; a missing one means no weights.
+    """
+    return tuple(weights for name, weights in _manifest(package, manifest) if name == model)
+
+
+@functools.cache
+def _manifest(package: str, manifest: str) -> tuple[tuple[str, Weights], ...]:
+    import json
+    from importlib import resources
+
+    path = resources.files(package).joinpath(manifest)
+    if not path.is_file():
+        return ()
+    names = {f.name for f in fields(Weights)} - {"file"}
+    entries = json.loads(path.read_text(encoding="utf-8"))["weights"]
+    return tuple(
+        (
+            str(entry["model"]),
+            Weights(file=f"{package}:{entry['file']}", **{k: v for k, v in entry.items() if k in names}),
+        )
+        for entry in entries
+    )
 
 
 @dataclass(frozen=True)

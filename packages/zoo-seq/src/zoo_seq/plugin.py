@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import hookimpl
-from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe
+from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe, published_weights
 
 DATASET = "seq.chars"
 
@@ -83,6 +83,7 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
     register(
         ModelSpec(
             name="rnncell",
+            weights=published_weights("zoo_seq", "seq.rnncell"),
             summary="one-hot characters fed step by step through nn.RNNCell; hidden = vocabulary size",
             builder="zoo_seq.models:CharRNNCell",
             adapter="zoo_seq.adapter:StepSumAdapter",
@@ -96,6 +97,7 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
     register(
         ModelSpec(
             name="rnn",
+            weights=published_weights("zoo_seq", "seq.rnn"),
             summary="one-hot characters through nn.RNN (layers, hidden size, batch_first configurable)",
             builder="zoo_seq.models:CharRNN",
             adapter="zoo_seq.adapter:SeqAdapter",
@@ -107,6 +109,7 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
     register(
         ModelSpec(
             name="embedding",
+            weights=published_weights("zoo_seq", "seq.embedding"),
             summary="nn.Embedding(10) -> nn.RNN(hidden 8, 2 layers) -> nn.Linear to the vocabulary",
             builder="zoo_seq.models:CharEmbeddingRNN",
             adapter="zoo_seq.adapter:SeqAdapter",

@@ -20,7 +20,8 @@ from zoo.errors import DataError, UsageError
 from zoo_tabular.csvfile import Table, read_table
 from zoo_tabular.plugin import DATA_OPTIONS
 
-DIABETES_FILES = ("diabetes.csv", "diabetes.csv.gz")
+#: The notes' diabetes data (759 rows, 8 features scaled to [-1, 1], 0/1 label), shipped gzipped.
+DIABETES_FILE = "diabetes.csv.gz"
 
 
 def load_linear(request: DataRequest) -> DataBundle:
@@ -39,23 +40,20 @@ def load_logistic(request: DataRequest) -> DataBundle:
 
 
 def load_diabetes(request: DataRequest) -> DataBundle:
-    """The notes' diabetes.csv (8 features, 0/1 label), from ``--data`` or the data folder."""
+    """The notes' diabetes.csv (8 features, 0/1 label): ``--data``, else the copy shipped gzipped."""
     path = _option(request, "data")
-    if not path:
-        folder = Path(request.data_dir).expanduser()
-        found = [folder / name for name in DIABETES_FILES if (folder / name).is_file()]
-        if not found:
-            missing = (folder / DIABETES_FILES[0]).resolve()
-            raise DataError(
-                f"the diabetes data is missing: {missing} does not exist (zoo cannot download it)",
-                hint=(
-                    "pass --data PATH to a CSV with 8 feature columns and a 0/1 label in the last column, "
-                    "or put diabetes.csv (the file the notes load) in the folder given by --data-dir "
-                    "or $ZOO_DATA_DIR"
-                ),
-            )
-        path = str(found[0])
-    return load_csv(path, request, n_features=8, binary=True, model="tabular.diabetes")
+    if path:
+        return load_csv(path, request, n_features=8, binary=True, model="tabular.diabetes")
+    resource = resources.files("zoo_tabular") / "data" / DIABETES_FILE
+    with resources.as_file(resource) as shipped:
+        return load_csv(
+            shipped,
+            request,
+            n_features=8,
+            binary=True,
+            model="tabular.diabetes",
+            source=f"bundled {DIABETES_FILE}",
+        )
 
 
 def _load_toy(request: DataRequest, name: str, binary: bool) -> DataBundle:
@@ -113,11 +111,14 @@ def load_csv(
     fraction = float(_option(request, "val_fraction"))
     if not 0.0 <= fraction < 1.0:
         raise UsageError(f"--val-fraction must be at least 0 and below 1, got {fraction}")
-    train_idx, val_idx = (
-        split_indices(y[:, 0], fraction, request.seed, stratify=binary)
-        if split
-        else (torch.arange(len(y)), torch.arange(0))
-    )
+    folds, fold = int(_option(request, "folds")), int(_option(request, "fold"))
+    if folds > 1:
+        check_folds(folds, fold, len(y), split, where=source or table.path)
+        train_idx, val_idx = fold_indices(y[:, 0], folds, fold, request.seed, stratify=binary)
+    elif split:
+        train_idx, val_idx = split_indices(y[:, 0], fraction, request.seed, stratify=binary)
+    else:
+        train_idx, val_idx = torch.arange(len(y)), torch.arange(0)
     if len(train_idx) == 0:
         raise DataError(
             f"has only {len(y)} row(s): nothing is left to train on",
@@ -134,6 +135,15 @@ def load_csv(
     train = TensorSplit(x[train_idx], y[train_idx])
     val = TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None
     where = source or table.path
+    split_meta: dict[str, Any] = {
+        "train": len(train_idx),
+        "val": len(val_idx),
+        "val_fraction": fraction if split and folds <= 1 else 0.0,
+        "seed": request.seed,
+        "stratified": binary and split,
+    }
+    if folds > 1:
+        split_meta.update(fold=fold, folds=folds, val_rows=val_idx.tolist())
     meta = {
         "source": where,
         "features": n_features,
@@ -143,18 +153,19 @@ def load_csv(
         "columns": table.width,
         "binary": binary,
         "standardize": stats,
-        "split": {
-            "train": len(train_idx),
-            "val": len(val_idx),
-            "val_fraction": fraction if split else 0.0,
-            "seed": request.seed,
-            "stratified": binary and split,
-        },
+        "split": split_meta,
     }
-    held_out = f"{len(val_idx)} validation rows" if val is not None else "no validation split"
+    held_out = (
+        f"{len(val_idx)} validation rows"
+        if val is not None
+        else "no validation split (metrics on the training rows)"
+    )
+    stratified = "stratified" if binary and val is not None else ""
+    fold_note = f"fold {fold + 1} of {folds}" if folds > 1 else ""
+    notes = ", ".join(n for n in (stratified, fold_note) if n)
     description = (
         f"{where}: {len(y)} rows, {n_features} feature(s); {len(train_idx)} training rows, {held_out}"
-        + (" (stratified)" if binary and val is not None else "")
+        + (f" ({notes})" if notes else "")
         + ("; standardized" if stats else "")
     )
     return DataBundle(train=train, val=val, meta=meta, description=description)
@@ -215,6 +226,43 @@ def split_indices(
         val.append(shuffled[:k])
         train.append(shuffled[k:])
     return torch.cat(train).sort().values, torch.cat(val).sort().values
+
+
+def check_folds(folds: int, fold: int, rows: int, split: bool, where: str) -> None:
+    """Usable cross-validation options, or a UsageError saying what to change."""
+    if not split:
+        raise UsageError(
+            f"{where} has {rows} rows and is never split, so it cannot be cut into {folds} folds",
+            hint="cross-validate on your own data with --data FILE",
+        )
+    if folds > rows:
+        raise UsageError(f"cannot cut {rows} rows into {folds} folds", hint=f"use at most {rows} folds")
+    if not 0 <= fold < folds:
+        raise UsageError(f"--fold {fold} is out of range for {folds} folds", hint=f"use 0..{folds - 1}")
+
+
+def fold_indices(
+    labels: torch.Tensor, folds: int, fold: int, seed: int, stratify: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training and validation rows of cross-validation fold ``fold`` of ``folds``.
+
+    Each class (or, unstratified, all rows) is shuffled by a generator seeded with
+    ``seed`` and dealt round-robin into the folds, class after class, so every fold
+    holds each class in the same proportion and fold sizes differ by at most one. For
+    one seed the folds are disjoint and together cover every row once.
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    groups = (
+        [torch.nonzero(labels == v).flatten() for v in labels.unique()]
+        if stratify
+        else [torch.arange(len(labels))]
+    )
+    order = torch.cat([group[torch.randperm(len(group), generator=generator)] for group in groups])
+    assigned = torch.empty(len(labels), dtype=torch.long)
+    assigned[order] = torch.arange(len(order)) % folds
+    val = torch.nonzero(assigned == fold).flatten()
+    train = torch.nonzero(assigned != fold).flatten()
+    return train, val
 
 
 def standardizer(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

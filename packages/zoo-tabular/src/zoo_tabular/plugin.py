@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
+from zoo.spec import published_weights
 
 #: Options every tabular dataset understands (``--data``, ``--val-fraction``...).
 DATA_OPTIONS: dict[str, Any] = {
@@ -18,6 +19,10 @@ DATA_OPTIONS: dict[str, Any] = {
     "delimiter": "",
     "val_fraction": 0.2,
     "standardize": False,
+    # Cross-validation: with folds = K > 1 the rows are cut into K stratified folds
+    # (seeded) and fold i (0-based) is the validation split; --val-fraction is unused.
+    "fold": 0,
+    "folds": 0,
 }
 
 #: What ``zoo predict`` takes for every tabular model, besides comma-separated numbers.
@@ -76,6 +81,7 @@ def _line_recipes(slow: bool) -> tuple[Recipe, ...]:
 MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="linear",
+        weights=published_weights("zoo_tabular", "tabular.linear"),
         summary="y = w*x without bias, fitted by grid search, gradient descent, SGD, mini-batch or autograd",
         task="regression",
         builder="zoo_tabular.models:build_line",
@@ -91,6 +97,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         name="affine",
+        weights=published_weights("zoo_tabular", "tabular.affine"),
         summary="y = w*x + b, the same methods, grid search draws the loss surface over (w, b)",
         task="regression",
         builder="zoo_tabular.models:build_line",
@@ -106,6 +113,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         name="logistic",
+        weights=published_weights("zoo_tabular", "tabular.logistic"),
         summary="logistic regression sigmoid(w*x + b) with binary cross-entropy",
         task="binary",
         builder="zoo_tabular.models:build_logistic",
@@ -132,6 +140,7 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         name="diabetes",
+        weights=published_weights("zoo_tabular", "tabular.diabetes"),
         summary="8-6-4-1 sigmoid MLP with binary cross-entropy on the diabetes CSV",
         task="binary",
         builder="zoo_tabular.models:build_mlp",
@@ -186,7 +195,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
     ),
     DatasetSpec(
         "diabetes",
-        "diabetes CSV: 8 numeric features and a 0/1 label per row, no download",
+        "the notes' diabetes CSV (759 rows, shipped gzipped), or --data CSV: 8 numeric features, 0/1 label",
         "zoo_tabular.datasets:load_diabetes",
         DATA_OPTIONS,
         files=("diabetes.csv",),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -107,14 +106,12 @@ def info_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Describe a model (recipes, options, weights, parameters, shapes) or a checkpoint's metadata."""
-    from zoo.weights import looks_like_path
+    from zoo.weights import checkpoint_file, looks_like_path
 
-    if looks_like_path(name):
+    if looks_like_path(name) or ":" in name:
         from zoo.checkpoint import describe_checkpoint
-        from zoo.rundir import resolve_run
 
-        path = Path(name)
-        info = describe_checkpoint(resolve_run(path) if path.is_dir() else path)
+        info = describe_checkpoint(checkpoint_file(name))
         if as_json:
             print_json(info)
         else:

@@ -69,6 +69,13 @@ def train_cmd(
     precision: Optional[str] = typer.Option(
         None, "--precision", metavar="fp32|bf16|fp16", help="fp32 (default), bf16 or fp16 (autocast)."
     ),
+    folds: int = typer.Option(
+        1,
+        "--folds",
+        min=1,
+        metavar="K",
+        help="K > 1: K-fold cross-validation, one run per fold in RUN_DIR/fold-<i>, with mean ± std.",
+    ),
     save_every: Optional[int] = typer.Option(
         None,
         "--save-every",
@@ -164,6 +171,11 @@ def train_cmd(
         import torch
 
         torch.set_num_threads(threads)
+    if folds > 1:
+        _train_folds(
+            name, folds, out_dir, seed, device, data_dir, precision, bool(deterministic), quiet, download, overrides
+        )
+        return
     from zoo.trainer import train
 
     with output(stream=sys.stderr if as_json else None, log_every=log_every):
@@ -286,3 +298,40 @@ def _weights_ref(name: str, weights: str | None) -> str | None:
     if weights is None or looks_like_path(weights) or ":" in weights:
         return weights
     return f"{name}:{weights}"
+
+
+def _train_folds(
+    name: str,
+    folds: int,
+    out_dir: Path | None,
+    seed: int | None,
+    device: str,
+    data_dir: Path | None,
+    precision: str | None,
+    deterministic: bool,
+    quiet: bool,
+    download: bool,
+    overrides: dict[str, Any],
+) -> None:
+    """K-fold cross-validation: one run per fold, then each fold's and the mean ± std metric."""
+    from zoo.folds import check_foldable, train_folds
+
+    check_foldable(name)
+    summary = train_folds(
+        name,
+        folds,
+        out=out_dir,
+        report=out.print,
+        seed=seed,
+        device=device,
+        data_dir=data_dir,
+        precision=precision,
+        deterministic=deterministic,
+        quiet=quiet,
+        download=download,
+        **overrides,
+    )
+    out.print(
+        f"mean {summary['metric']} {summary['mean']:.3g} ± {summary['std']:.2g} over {folds} folds "
+        f"(best epochs {summary['best_mean']:.3g} ± {summary['best_std']:.2g}); {summary['run_dir']}/folds.json"
+    )
