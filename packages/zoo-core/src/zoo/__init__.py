@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
-from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe, Weights
+from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe, Weights, published_weights
 from zoo.version import __version__
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = [
     "hookimpl",
     "list_models",
     "load",
+    "published_weights",
     "train",
 ]
 
