@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +30,12 @@ def metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def vision_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """zoo's registry in this process with only this plugin loaded."""
+def vision_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """zoo's registry in this process with only this plugin loaded; the previous one is restored after."""
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "vision")
+    get_registry(refresh=True)
+    yield
+    monkeypatch.undo()
     get_registry(refresh=True)
 
 
