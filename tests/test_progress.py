@@ -18,7 +18,7 @@ def _run_on_terminal(args: list[str], env: dict[str, str], cwd: Path, limit: flo
     main, secondary = pty.openpty()
     proc = subprocess.Popen(args, stdin=secondary, stdout=secondary, stderr=secondary, env=env, cwd=cwd)
     os.close(secondary)
-    chunks = []
+    chunks: list[bytes] = []
     deadline = time.monotonic() + limit
     try:
         while True:

@@ -36,6 +36,9 @@ def test_linear_grid_search_run_can_be_evaluated_predicted_and_plotted(zoo_cli, 
 
     predicted = predictions(zoo_cli("predict", "grid/best.safetensors", "4.0", "--json"))
     assert predicted[0]["input"] == "4.0" and predicted[0]["output"] == 8.0
+    # a leading minus sign is a number, not an option (as the README shows: zoo predict CKPT -0.5)
+    negative = zoo_cli("predict", "grid/best.safetensors", "-0.5", "-3", "--json")
+    assert [(r["input"], r["output"]) for r in predictions(negative)] == [("-0.5", -1.0), ("-3", -6.0)]
 
     evaluated = zoo_cli("eval", "grid/best.safetensors", "--json", ok=True)
     metrics = json.loads(evaluated.stdout)
@@ -100,6 +103,12 @@ def test_diabetes_on_a_csv_with_header_semicolons_gzip_and_standardization(zoo_c
     one = ",".join(f"{v:.3f}" for v in x[0].tolist())
     results = predictions(zoo_cli("predict", str(checkpoint), one, "--csv", "new.csv", "--json"))
     assert [r["input"] for r in results] == [one, "new.csv:2", "new.csv:3", "new.csv:4", "new.csv:5"]
+
+    # the README's example row, which starts with a minus sign
+    readme_row = "-0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03"
+    (row,) = predictions(zoo_cli("predict", str(checkpoint), readme_row, "--json"))
+    assert row["input"] == readme_row and row["values"] == [float(v) for v in readme_row.split(",")]
+    assert 0.0 <= row["probability"] <= 1.0 and row["label"] == int(row["probability"] >= 0.5)
 
     # the CLI's numbers are the model's output on inputs standardized with the training statistics
     loaded = zoo.load(str(checkpoint))
