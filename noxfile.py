@@ -93,8 +93,15 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Everything: core, every plugin, the whole together (and the README's example plugin)."""
     _with_torch(session)
+    # pytest-randomly shuffles the test order on every run (and prints the seed to replay it).
     session.install(
-        "pytest", "httpx", TORCHVISION, f"{CORE}[plots,export,serve]", *(str(PACKAGES / d) for d in PLUGINS.values())
+        "pytest",
+        "pytest-randomly",
+        "hypothesis",
+        "httpx",
+        TORCHVISION,
+        f"{CORE}[plots,export,serve]",
+        *(str(PACKAGES / d) for d in PLUGINS.values()),
     )
     paths = session.posargs or ["tests", *(f"packages/{d}/tests" for d in PLUGINS.values())]
     session.run("pytest", "-q", *paths, env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")})
@@ -117,7 +124,7 @@ def browser(session: nox.Session) -> None:
 def _isolated(session: nox.Session, namespace: str) -> None:
     dist = PLUGINS[namespace]
     _with_torch(session)
-    session.install("pytest", CORE, str(PACKAGES / dist))
+    session.install("pytest", "pytest-randomly", "hypothesis", CORE, str(PACKAGES / dist))
     others = [d for d in PLUGINS.values() if d != dist] + (["torchvision"] if dist != "zoo-vision" else [])
     session.run(
         "python",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -14,14 +16,22 @@ from safetensors.torch import load_file
 from zoo_testkit import Runner
 
 
-def _torchrun(site: Path, cwd: Path, *args: str, restarts: int = 0) -> subprocess.CompletedProcess[str]:
+def _torchrun(
+    site: Path, cwd: Path, *args: str, restarts: int = 0, rdzv_id: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``torchrun -m zoo train ARGS`` on 2 CPU processes: standalone, or with a fixed rendezvous id."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
     env.update(PYTHONPATH=str(site), ZOO_LOAD_PLUGINS="toy", OMP_NUM_THREADS="1")
+    if rdzv_id is None:
+        rendezvous = ["--standalone"]
+    else:  # --standalone would replace the id with a random one
+        rendezvous = ["--nnodes", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}"]
+        rendezvous += ["--rdzv-id", rdzv_id]
     command = [
         sys.executable,
         "-m",
         "torch.distributed.run",
-        "--standalone",
+        *rendezvous,
         "--nproc-per-node",
         "2",
         "--max-restarts",
@@ -34,45 +44,103 @@ def _torchrun(site: Path, cwd: Path, *args: str, restarts: int = 0) -> subproces
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _model_weights(path: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in load_file(str(path)).items() if k.startswith("model/")}
+
+
+def _assert_close_weights(a: Path, b: Path, atol: float) -> None:
+    wa, wb = _model_weights(a), _model_weights(b)
+    assert wa.keys() == wb.keys() and wa
+    for key in wa:
+        assert torch.allclose(wa[key], wb[key], rtol=0, atol=atol), (key, (wa[key] - wb[key]).abs().max())
+
+
+def _rows(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_two_processes_match_one(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
     ddp, single = tmp_path / "ddp", tmp_path / "single"
-    common = ("toy.mlp", "--epochs", "4", "--device", "cpu", "--seed", "2")
+    common = ("toy.mlp", "--epochs", "4", "--device", "cpu", "--quiet", "--seed", "2")
     result = _torchrun(toy_site, tmp_path, *common, "--out", str(ddp))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "x 2 processes" in result.stdout
     assert result.stdout.count("epoch 4/4") == 1  # only rank 0 prints
     zoo_cli("train", *common, "--out", str(single), sites=(toy_site,), check=True)
-    rows = [json.loads(x) for x in (ddp / "metrics.jsonl").read_text().splitlines()]
+    rows = _rows(ddp)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     evaluated = json.loads(
         zoo_cli("eval", str(ddp / "last.safetensors"), "--json", sites=(toy_site,), check=True).stdout
     )
     assert abs(evaluated["accuracy"] - rows[-1]["val_accuracy"]) < 1e-9
-    alone = [json.loads(x) for x in (single / "metrics.jsonl").read_text().splitlines()]
+    alone = _rows(single)
     # Same global batch and learning rate: the same training, up to float summation order.
-    assert abs(evaluated["accuracy"] - alone[-1]["val_accuracy"]) <= 0.05
-    assert abs(rows[-1]["val_loss"] - alone[-1]["val_loss"]) < 0.05
+    _assert_close_weights(ddp / "last.safetensors", single / "last.safetensors", atol=1e-5)
+    assert [r["step"] for r in rows] == [r["step"] for r in alone]
+    for mine, theirs in zip(rows, alone):
+        assert abs(mine["train_loss"] - theirs["train_loss"]) < 1e-5
+        assert abs(mine["val_loss"] - theirs["val_loss"]) < 1e-5
     meta = json.loads(zoo_cli("info", str(ddp / "last.safetensors"), "--json", sites=(toy_site,), check=True).stdout)
     assert meta["world_size"] == "2"
 
 
-def test_killed_rank_restarts_and_resumes(toy_site: Path, tmp_path: Path) -> None:
+# toy.mlp: 60 training samples in batches of 8, so 8 steps per epoch; "crash-once" kills
+# rank 1 at the start of epoch 3 on the first attempt, after epoch 2 was saved.
+_CRASHING = ("toy.mlp", "--epochs", "4", "--device", "cpu")  # not --quiet: the resume line is read
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(toy_site_module: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same 2-process training as the crashing runs, never interrupted."""
+    work = tmp_path_factory.mktemp("reference")
+    ref = _torchrun(toy_site_module, work, *_CRASHING, "--out", str(work / "run"))
+    assert ref.returncode == 0, ref.stdout + ref.stderr
+    return work / "run"
+
+
+def test_killed_rank_restarts_and_resumes(toy_site: Path, tmp_path: Path, uninterrupted: Path) -> None:
     crash, clean = tmp_path / "crash", tmp_path / "clean"
-    common = ("toy.mlp", "--epochs", "4", "--device", "cpu")
-    ok = _torchrun(toy_site, tmp_path, *common, "--out", str(clean), "--method", "crash-once")
+    ok = _torchrun(toy_site, tmp_path, *_CRASHING, "--out", str(clean), "--method", "crash-once")
     # Without restarts allowed the killed rank fails the whole job...
     assert ok.returncode != 0
-    result = _torchrun(toy_site, tmp_path, *common, "--out", str(crash), "--method", "crash-once", restarts=1)
+    result = _torchrun(toy_site, tmp_path, *_CRASHING, "--out", str(crash), "--method", "crash-once", restarts=1)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "resuming from" in result.stdout and "epoch 2" in result.stdout
-    rows = [json.loads(x) for x in (crash / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
-    reference = tmp_path / "reference"
-    ref = _torchrun(toy_site, tmp_path, *common, "--out", str(reference))
-    assert ref.returncode == 0, ref.stderr
-    a, b = load_file(str(crash / "last.safetensors")), load_file(str(reference / "last.safetensors"))
-    for key in (k for k in a if k.startswith("model/")):
-        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    # ...with one, the new group resumes after epoch 2 (16 steps), where the crash left it.
+    assert f"resuming from {crash / 'last.safetensors'}: epoch 2, step 16" in result.stdout, result.stdout
+    assert [r["epoch"] for r in _rows(crash)] == [1, 2, 3, 4]
+    _assert_close_weights(crash / "last.safetensors", uninterrupted / "last.safetensors", atol=1e-6)
+
+
+def test_elastic_restart_without_out_resumes_from_the_rendezvous_folder(
+    toy_site: Path, tmp_path: Path, uninterrupted: Path
+) -> None:
+    result = _torchrun(toy_site, tmp_path, *_CRASHING, "--method", "crash-once", restarts=1, rdzv_id="job-7")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = Path("runs") / "toy.mlp" / "torchrun-job-7"
+    assert f"resuming from {run / 'last.safetensors'}: epoch 2, step 16" in result.stdout, result.stdout
+    assert [r["epoch"] for r in _rows(tmp_path / run)] == [1, 2, 3, 4]
+    assert sorted(p.name for p in (tmp_path / "runs" / "toy.mlp").iterdir()) == ["torchrun-job-7"]
+    _assert_close_weights(tmp_path / run / "last.safetensors", uninterrupted / "last.safetensors", atol=1e-6)
+
+
+def test_final_batch_smaller_than_the_world_is_dropped(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
+    """50 training samples in batches of 7: 7 full batches and 1 sample left, too few for 2 processes.
+
+    (A final batch that every rank can share is kept: test_two_processes_match_one ends each
+    epoch with 4 samples and takes as many steps as one process.)
+    """
+    args = ("toy.mlp", "--samples", "75", "--batch-size", "7", "--epochs", "1", "--device", "cpu", "--quiet")
+    ddp = _torchrun(toy_site, tmp_path, *args, "--out", str(tmp_path / "ddp"))
+    assert ddp.returncode == 0, ddp.stdout + ddp.stderr
+    zoo_cli("train", *args, "--out", str(tmp_path / "single"), sites=(toy_site,), check=True)
+    assert _rows(tmp_path / "single")[0]["step"] == 8  # one process keeps the last sample as a batch
+    assert _rows(tmp_path / "ddp")[0]["step"] == 7  # two processes drop it
 
 
 def test_world_larger_than_data_is_a_clear_error(toy_site: Path, tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from zoo_testkit import Runner, write_plugin
 
 
@@ -73,6 +75,39 @@ def test_listing_never_imports_torch(toy_site: Path, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert "toy.line" in result.stdout
     assert "TORCH False" in result.stdout, result.stdout + result.stderr
+
+
+REAL_PLUGINS = {"zoo-tabular": "tabular", "zoo-vision": "vision", "zoo-seq": "seq"}
+
+
+def _installed(dist: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def test_listing_the_real_plugins_never_imports_torch(tmp_path: Path) -> None:
+    missing = [d for d in REAL_PLUGINS if not _installed(d)]
+    if missing:
+        pytest.skip(f"needs all three plugins; not installed here: {', '.join(missing)}")
+    code = (
+        "import sys\nfrom zoo.cli import main\n"
+        "for argv in (['zoo', 'list'], ['zoo', 'list', '--json'], ['zoo', 'plugins'], ['zoo', 'plugins', '--json']):\n"
+        "    sys.argv = argv\n"
+        "    try:\n        main()\n    except SystemExit as exc:\n        assert not exc.code, exc.code\n"
+        "print('TORCH', 'torch' in sys.modules, 'torchvision' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env["ZOO_STRICT_PLUGINS"] = "1"  # every plugin must load
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("tabular.diabetes", "vision.cnn", "seq.embedding", "zoo-tabular", "zoo-vision", "zoo-seq"):
+        assert name in result.stdout, name
+    assert "TORCH False False" in result.stdout, result.stdout + result.stderr
 
 
 def _broken_sites(tmp_path: Path, toy_site: Path) -> tuple[Path, ...]:

@@ -4,28 +4,46 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from zoo_testkit import Runner
 
 
-def _run_on_terminal(args: list[str], env: dict[str, str], cwd: Path) -> str:
+def _run_on_terminal(args: list[str], env: dict[str, str], cwd: Path, limit: float = 180) -> str:
+    """Run ``args`` on a pseudo-terminal and return what it showed; kill it if it outlives ``limit`` seconds."""
     main, secondary = pty.openpty()
     proc = subprocess.Popen(args, stdin=secondary, stdout=secondary, stderr=secondary, env=env, cwd=cwd)
     os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            data = os.read(main, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait(timeout=120)
-    os.close(main)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + limit
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                proc.kill()
+                proc.wait()
+                shown = b"".join(chunks).decode(errors="replace")
+                raise AssertionError(f"no end of output within {limit} s; killed it. It showed:\n{shown}")
+            ready, _, _ = select.select([main], [], [], left)
+            if not ready:
+                continue
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
     assert proc.returncode == 0, b"".join(chunks).decode(errors="replace")
     return b"".join(chunks).decode(errors="replace")
 

@@ -187,24 +187,39 @@ while True:
 """
 
 
+def _partial_temp(folder: Path, full_size: int) -> Path | None:
+    """A temp file of the writer that holds some bytes but not a whole new checkpoint."""
+    for temp in _temp_files(folder):
+        try:
+            if 0 < temp.stat().st_size < full_size:
+                return temp
+        except FileNotFoundError:  # renamed into place between listing and stat
+            pass
+    return None
+
+
 def test_sigkill_mid_write_leaves_previous_complete_file(tmp_path: Path) -> None:
     path = tmp_path / "last.safetensors"
     write_safetensors(path, {"big": torch.zeros(4)}, {"generation": "0"})
     full_size = 8 + 50_000_000 * 4  # a complete new file is at least this big
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)])
     try:
-        deadline = time.monotonic() + 30
-        partial = None
-        while partial is None:
+        deadline = time.monotonic() + 60
+        while True:
             assert proc.poll() is None, "writer died on its own"
-            assert time.monotonic() < deadline, "never saw a partly written temp file"
+            assert time.monotonic() < deadline, "never caught the writer in the middle of a write"
             read_header(path)  # the final name is complete at every moment of the loop
-            for temp in _temp_files(tmp_path):
-                try:
-                    if 0 < temp.stat().st_size < full_size:
-                        partial = temp
-                except FileNotFoundError:
-                    pass
+            if _partial_temp(tmp_path, full_size) is None:
+                time.sleep(0.002)
+                continue
+            # Freeze the writer, then look again: what is seen now is what the kill will leave.
+            # Seen before the stop, the write may have finished in between; then let it go on.
+            os.kill(proc.pid, signal.SIGSTOP)
+            _, status = os.waitpid(proc.pid, os.WUNTRACED)  # returns once it has really stopped
+            assert os.WIFSTOPPED(status), status
+            if _partial_temp(tmp_path, full_size) is not None:
+                break
+            os.kill(proc.pid, signal.SIGCONT)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
-import signal
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from safetensors.torch import load_file
@@ -34,7 +36,7 @@ def test_train_writes_run_and_eval_matches(zoo_cli: Runner, toy_site: Path, tmp_
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_accuracy", "val_per_class_accuracy"} <= rows[-1].keys()
-    best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_loss"]))  # ties go to the lower loss
+    best = max(rows, key=lambda r: r["val_accuracy"])
     evaluated = json.loads(
         zoo_cli("eval", str(run / "best.safetensors"), "--json", sites=(toy_site,), check=True).stdout
     )
@@ -58,7 +60,7 @@ def test_train_writes_run_and_eval_matches(zoo_cli: Runner, toy_site: Path, tmp_
         "zoo_version",
     ):
         assert key in meta, key
-    assert meta["model"] == "toy.mlp" and meta["epoch"] == 3 and meta["seed"] == 5
+    assert meta["model"] == "toy.mlp" and meta["epoch"] == "3" and meta["seed"] == "5"
     predicted = json.loads(
         zoo_cli("predict", str(run / "best.safetensors"), "0,3", "--json", sites=(toy_site,), check=True).stdout
     )
@@ -118,50 +120,53 @@ def test_resume_equals_uninterrupted(zoo_cli: Runner, toy_site: Path, tmp_path: 
     assert grow.returncode == 2 and "schedule 'cosine'" in grow.stderr
 
 
-def test_ctrl_c_saves_and_resumes_exactly(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
-    args = [
-        "toy.line",
-        "--epochs",
-        "4",
-        "--batch-size",
-        "8",
-        "--samples",
-        "20000",
-        "--seed",
-        "1",
-        "--schedule",
-        "cosine",
-        "--optimizer",
-        "sgd",
-        "--momentum",
-        "0.9",
-        "--lr",
-        "0.01",
-    ]
+def _info(zoo_cli: Runner, site: Path, checkpoint: Path) -> dict[str, Any]:
+    result = zoo_cli("info", str(checkpoint), "--json", sites=(site,), check=True)
+    return cast(dict[str, Any], json.loads(result.stdout))
+
+
+def _epochs(run: Path) -> list[int]:
+    return [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+# toy.mlp with 200 training samples in batches of 8: 25 steps per epoch. The "interrupt"
+# method is plain autograd that sends itself Ctrl-C right after a chosen batch.
+_INTERRUPTIBLE = (
+    "toy.mlp", "--method", "interrupt", "--samples", "300", "--batch-size", "8", "--epochs", "3",
+    "--seed", "1", "--schedule", "cosine",
+)  # fmt: skip
+
+
+def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
     full, cut = tmp_path / "full", tmp_path / "cut"
-    zoo_cli("train", *args, "--out", str(full), sites=(toy_site,), check=True)
-    env = {**os.environ, "PYTHONPATH": str(toy_site), "ZOO_LOAD_PLUGINS": "toy", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zoo", "train", *args, "--out", str(cut)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("epoch 1/4"):
-            break
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stdout + stderr
-    assert "interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr
-    meta = json.loads(zoo_cli("info", str(cut / "last.safetensors"), "--json", sites=(toy_site,), check=True).stdout)
-    assert meta["resumable"] is True and int(meta["epoch"]) < 4
-    zoo_cli("train", "toy.line", "--resume", str(cut), "--quiet", sites=(toy_site,), check=True)
-    assert len((cut / "metrics.jsonl").read_text().splitlines()) == 4
+    zoo_cli("train", *_INTERRUPTIBLE, "--out", str(full), sites=(toy_site,), check=True)
+    # Ctrl-C right after batch 5 (the sixth) of epoch 2.
+    stopped = zoo_cli("train", *_INTERRUPTIBLE, "--out", str(cut), sites=(toy_site,), env={"TOY_SIGINT": "2:5:1"})
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert "interrupted during epoch 2" in stopped.stderr and "--resume" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    meta = _info(zoo_cli, toy_site, cut / "last.safetensors")
+    assert meta["resumable"] is True
+    assert int(meta["epoch"]) == 1 and int(meta["step_in_epoch"]) == 6  # mid-epoch, not at a boundary
+    assert _epochs(cut) == [1]
+    resumed = zoo_cli("train", "toy.mlp", "--resume", str(cut), sites=(toy_site,), check=True)
+    assert "epoch 1, step 31" in resumed.stdout  # 25 steps of epoch 1 and 6 of epoch 2
+    assert _epochs(cut) == [1, 2, 3]
     assert _same(full / "last.safetensors", cut / "last.safetensors")
+    assert _same(full / "best.safetensors", cut / "best.safetensors")
+
+
+def test_second_ctrl_c_stops_at_once(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    # Two Ctrl-Cs right after batch 5 of epoch 2, before the batch boundary where the first would save.
+    result = zoo_cli("train", *_INTERRUPTIBLE, "--out", str(run), sites=(toy_site,), env={"TOY_SIGINT": "2:5:2"})
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "interrupted during epoch" not in result.stderr and "state saved" not in result.stderr
+    # Nothing was saved for the interrupted epoch: last.safetensors is still the end of epoch 1.
+    meta = _info(zoo_cli, toy_site, run / "last.safetensors")
+    assert int(meta["epoch"]) == 1 and int(meta.get("step_in_epoch", 0)) == 0
+    assert _epochs(run) == [1]
 
 
 def test_nan_loss_stops_and_keeps_last_good(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
@@ -171,8 +176,21 @@ def test_nan_loss_stops_and_keeps_last_good(zoo_cli: Runner, toy_site: Path, tmp
     )
     assert result.returncode == 1
     assert "diverged" in result.stderr and "Traceback" not in result.stderr
-    ok = zoo_cli("eval", str(run / "best.safetensors"), "--json", sites=(toy_site,), check=True)
-    assert "loss" in json.loads(ok.stdout)
+    found = re.search(r"in epoch (\d+); the run diverged", result.stderr)
+    assert found, result.stderr
+    bad = int(found.group(1))
+    assert bad >= 2, result.stderr  # epoch 1 starts from finite weights
+    # What is on disk holds epochs before the bad one, every tensor finite, and the message names it.
+    kept = [run / n for n in ("best.safetensors", "last.safetensors") if (run / n).exists()]
+    assert kept and all(str(path) in result.stderr for path in kept), result.stderr
+    for path in kept:
+        assert int(_info(zoo_cli, toy_site, path)["epoch"]) < bad
+        for key, tensor in load_file(str(path)).items():
+            if tensor.is_floating_point():
+                assert bool(torch.isfinite(tensor).all()), (path, key, tensor)
+    assert _epochs(run) == list(range(1, bad))  # nothing of the bad epoch was logged
+    evaluated = json.loads(zoo_cli("eval", str(kept[0]), "--json", sites=(toy_site,), check=True).stdout)
+    assert math.isfinite(evaluated["loss"]) and math.isfinite(evaluated["mse"])
 
 
 def test_bad_hyperparameters_are_usage_errors(zoo_cli: Runner, toy_site: Path) -> None:

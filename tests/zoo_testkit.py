@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from zoo.adapter import ModelAdapter, autograd_epoch
 from zoo.data import DataBundle, TensorSplit
-import os, signal
+import os, signal, threading
 
 class CrashingAdapter(ModelAdapter):
     # Adds a method that kills rank 1 once, mid-run, to test elastic restarts.
@@ -47,7 +47,23 @@ class CrashingAdapter(ModelAdapter):
             if ctx.epoch == 2 and ctx.rank == 1 and not restarted:
                 os.kill(os.getpid(), signal.SIGKILL)
             autograd_epoch(ctx)
-        return {**super().strategies(), "crash-once": crash_once}
+        def interrupt(ctx):
+            # TOY_SIGINT="EPOCH:BATCH:COUNT" (1-based epoch, 0-based batch of that epoch) sends COUNT
+            # Ctrl-Cs to this process right after that batch's step: a mid-epoch Ctrl-C on demand.
+            target = [int(v) for v in os.environ.get("TOY_SIGINT", "0:0:0").split(":")]
+            for i, (x, y) in enumerate(ctx.batches()):
+                ctx.train_step(x, y)
+                if ctx.epoch + 1 == target[0] and i == target[1]:
+                    for _ in range(target[2]):
+                        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                        _let_handlers_run()
+
+        return {**super().strategies(), "crash-once": crash_once, "interrupt": interrupt}
+
+def _let_handlers_run():
+    # Python runs a signal's handler at the next function call or loop jump in the main
+    # thread; calling this once after each signal makes two Ctrl-Cs two handler calls.
+    return None
 
 def build_line(features=2):
     return nn.Linear(features, 1)

@@ -57,10 +57,10 @@ def zoo_cli(tmp_path: Path) -> ZooRunner:
 def train_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     """``zoo.train`` in this process (no interpreter start-up), registry limited to tabular."""
     import zoo
-    import zoo.registry
+    from zoo.registry import get_registry
 
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "tabular")
-    monkeypatch.setattr(zoo.registry, "_REGISTRY", None)
+    get_registry(refresh=True)
     monkeypatch.chdir(tmp_path)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: threads only add overhead
@@ -78,6 +78,8 @@ def train_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
 
     yield train
     torch.set_num_threads(threads)
+    monkeypatch.undo()
+    get_registry(refresh=True)  # the registry of the environment the session started with
 
 
 class FakeFit:

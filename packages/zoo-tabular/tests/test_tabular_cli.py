@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 import zoo
+from zoo_tabular.datasets import split_indices
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
@@ -28,11 +29,16 @@ def test_linear_grid_search_run_can_be_evaluated_predicted_and_plotted(zoo_cli, 
     run = tmp_path / "grid"
     rows = (run / "grid.csv").read_text().splitlines()
     assert rows[0] == "w,mse" and len(rows) == 42 and "2.0,0" in rows
+    # the grid search ran (not a gradient method): one jump to the best point
+    assert (run / "fit.csv").read_text().splitlines() == ["epoch,method,updates", "1,grid,1"]
     assert (run / "grid.png").exists() == HAS_MATPLOTLIB
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["val_mse"] == 0.0
 
     predicted = predictions(zoo_cli("predict", "grid/best.safetensors", "4.0", "--json"))
     assert predicted[0]["input"] == "4.0" and predicted[0]["output"] == 8.0
+    # a leading minus sign is a number, not an option (as the README shows: zoo predict CKPT -0.5)
+    negative = zoo_cli("predict", "grid/best.safetensors", "-0.5", "-3", "--json")
+    assert [(r["input"], r["output"]) for r in predictions(negative)] == [("-0.5", -1.0), ("-3", -6.0)]
 
     evaluated = zoo_cli("eval", "grid/best.safetensors", "--json", ok=True)
     metrics = json.loads(evaluated.stdout)
@@ -78,7 +84,18 @@ def test_diabetes_on_a_csv_with_header_semicolons_gzip_and_standardization(zoo_c
 
     evaluated = json.loads(zoo_cli("eval", str(checkpoint), "--json", ok=True).stdout)
     assert evaluated["split"] == "val" and evaluated["samples"] == 12
-    assert 0.0 <= evaluated["accuracy"] <= 1.0
+
+    # eval's accuracy is the share of held-out rows whose predicted label (zoo predict) is right
+    everything = tmp_path / "all.csv"
+    everything.write_text(header.replace(";", ",") + "\n" + body.replace(";", ","))
+    labelled = predictions(zoo_cli("predict", str(checkpoint), "--csv", str(everything), "--json"))
+    assert len(labelled) == 60
+    meta = zoo.load(str(checkpoint)).metadata
+    fraction = meta["data_meta"]["split"]["val_fraction"]
+    _, held_out = split_indices(y.float(), fraction, int(meta["seed"]), stratify=True)
+    assert len(held_out) == 12
+    right = sum(labelled[i]["label"] == int(y[i]) for i in held_out.tolist())
+    assert evaluated["accuracy"] == right / 12, (evaluated, right)
 
     # --csv rows may carry the label column (dropped) and use another delimiter than the training file
     new_rows = body.replace(";", ",").splitlines()[:4]
@@ -86,6 +103,12 @@ def test_diabetes_on_a_csv_with_header_semicolons_gzip_and_standardization(zoo_c
     one = ",".join(f"{v:.3f}" for v in x[0].tolist())
     results = predictions(zoo_cli("predict", str(checkpoint), one, "--csv", "new.csv", "--json"))
     assert [r["input"] for r in results] == [one, "new.csv:2", "new.csv:3", "new.csv:4", "new.csv:5"]
+
+    # the README's example row, which starts with a minus sign
+    readme_row = "-0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03"
+    (row,) = predictions(zoo_cli("predict", str(checkpoint), readme_row, "--json"))
+    assert row["input"] == readme_row and row["values"] == [float(v) for v in readme_row.split(",")]
+    assert 0.0 <= row["probability"] <= 1.0 and row["label"] == int(row["probability"] >= 0.5)
 
     # the CLI's numbers are the model's output on inputs standardized with the training statistics
     loaded = zoo.load(str(checkpoint))

@@ -12,6 +12,17 @@ import torch
 import zoo
 
 LINE_RECIPES = ["gd", "grid", "sgd", "minibatch", "autograd"]
+#: Weight updates per epoch on the 3 points of the notes, by method and its recipe's batch size:
+#: gd one full batch, sgd one per sample, minibatch batches of 2 (2 + 1), autograd batches of 1,
+#: grid a single jump to the best point.
+UPDATES = {"gd": 1, "grid": 1, "sgd": 3, "minibatch": 2, "autograd": 3}
+
+
+def fit_trace(run) -> list[tuple[int, str, int]]:
+    """The run's fit.csv: (epoch, method that ran, weight updates) per epoch."""
+    lines = (run.run_dir / "fit.csv").read_text().splitlines()
+    assert lines[0] == "epoch,method,updates"
+    return [(int(e), m, int(u)) for e, m, u in (line.split(",") for line in lines[1:])]
 
 
 def test_registered_without_importing_torch(tmp_path):
@@ -53,6 +64,8 @@ def test_every_method_fits_w_2(train_here, recipe):
     assert len(history) == run.spec.recipe(recipe).resolved()["epochs"]
     assert history[-1]["val_mse"] < 1e-4
     assert (run.run_dir / "best.safetensors").exists() and (run.run_dir / "last.safetensors").exists()
+    epochs = len(history)
+    assert fit_trace(run) == [(e, recipe, UPDATES[recipe]) for e in range(1, epochs + 1)]
     if recipe == "gd":  # the cost curve of the notes: falling every epoch
         costs = [row["train_loss"] for row in history]
         assert all(b < a for a, b in itertools.pairwise(costs))
@@ -69,6 +82,17 @@ def test_method_option_switches_the_strategy(train_here):
     run = train_here("tabular.linear", method="sgd", epochs=30)
     assert run.model.weight.item() == pytest.approx(2.0, abs=1e-3)
     assert "w=" in run.printed  # the epoch report prints the weight, like the notes
+    assert fit_trace(run) == [(e, "sgd", 3) for e in range(1, 31)]
+
+
+@pytest.mark.parametrize(("recipe", "method", "updates"), [
+    ("autograd", "gd", 1), ("autograd", "minibatch", 3), ("autograd", "grid", 1), ("sgd", "autograd", 3),
+])  # fmt: skip
+def test_method_overrides_the_recipes_method(train_here, recipe, method, updates):
+    """--method with another recipe runs that method with the recipe's batch size (1 here)."""
+    run = train_here("tabular.linear", recipe=recipe, method=method, epochs=2)
+    expected = [(1, method, updates), (2, method, 0 if method == "grid" else updates)]
+    assert fit_trace(run) == expected
 
 
 def test_logistic_seed_recipe_reproduces_the_notes(train_here):

@@ -11,14 +11,27 @@ import pytest
 
 from vision_testkit import Cli, write_mnist
 
+PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+
 
 def run_zoo(
-    *args: str, cwd: Path, data_dir: Path | None = None, check: bool = True, timeout: float = 120
+    *args: str,
+    cwd: Path,
+    data_dir: Path | None = None,
+    check: bool = True,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m zoo ARGS`` with only the vision plugin loaded and the data folder set."""
-    env = dict(os.environ)
-    env["ZOO_LOAD_PLUGINS"] = "vision"
-    env.pop("ZOO_STRICT_PLUGINS", None)
+    """``python -m zoo ARGS`` with only the vision plugin loaded and the data folder set.
+
+    ZOO_* settings of the calling shell are dropped (``env`` adds some back), and so are
+    proxies: the tests' only servers are on 127.0.0.1.
+    """
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") and k not in PROXY_VARS}
+    full_env.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
+    full_env["ZOO_LOAD_PLUGINS"] = "vision"
+    full_env.update(env or {})
+    env = full_env
     if data_dir is not None:
         env["ZOO_DATA_DIR"] = str(data_dir)
     else:

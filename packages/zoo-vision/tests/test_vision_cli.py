@@ -6,8 +6,12 @@ checks that need no separate process use ``zoo.train`` and ``zoo.load`` in-proce
 
 from __future__ import annotations
 
+import http.server
 import json
+import shutil
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +33,12 @@ def metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def vision_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """zoo's registry in this process with only this plugin loaded."""
+def vision_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """zoo's registry in this process with only this plugin loaded; the previous one is restored after."""
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "vision")
+    get_registry(refresh=True)
+    yield
+    monkeypatch.undo()
     get_registry(refresh=True)
 
 
@@ -169,3 +176,78 @@ def test_cnn_padding_and_stride_train(mnist_dir: Path, tmp_path: Path, vision_on
     reloaded = load(tmp_path / "run" / "last.safetensors").model
     assert isinstance(run.model, SmallCNN) and isinstance(reloaded, SmallCNN)
     assert run.model.fc.in_features == reloaded.fc.in_features == 20 * 7 * 7
+
+
+@pytest.fixture
+def counting_server() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 that answers 404 to everything and records each request."""
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802  (the name http.server calls)
+            requests.append(self.path)
+            self.send_error(404)
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("how", ["ZOO_OFFLINE=1", "--no-download"])
+def test_offline_train_never_asks_the_mirror(
+    cli: Cli, tmp_path: Path, counting_server: tuple[str, list[str]], how: str
+) -> None:
+    url, requests = counting_server
+    args = ["train", "vision.fc", "--epochs", "1", "--device", "cpu", "--mirror", url, "--out", "run"]
+    env = {"ZOO_OFFLINE": "1"} if how == "ZOO_OFFLINE=1" else {}
+    if how == "--no-download":
+        args.append("--no-download")
+    empty = tmp_path / "data"
+    proc = cli(*args, cwd=tmp_path, data_dir=empty, check=False, env=env)
+    assert_clean_error(
+        proc, str(empty / "MNIST" / "raw"), "train-images-idx3-ubyte", "downloading is turned off"
+    )
+    assert requests == []
+    assert not (tmp_path / "run" / "last.safetensors").exists()
+
+
+def test_offline_eval_never_asks_the_mirror(
+    cli: Cli, mnist_dir: Path, tmp_path: Path, counting_server: tuple[str, list[str]]
+) -> None:
+    url, requests = counting_server
+    data = tmp_path / "data"
+    shutil.copytree(mnist_dir, data)
+    # Trained on local files, so the mirror is recorded in the checkpoint but never needed...
+    args = [
+        "train",
+        "vision.fc",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--mirror",
+        url,
+        "--out",
+        "run",
+        "--quiet",
+    ]
+    cli(*args, cwd=tmp_path, data_dir=data)
+    assert requests == []
+    # ...until the data folder is gone: offline, eval must say so instead of downloading.
+    shutil.rmtree(data)
+    checkpoint = str(tmp_path / "run" / "last.safetensors")
+    env = {"ZOO_OFFLINE": "1"}
+    proc = cli("eval", checkpoint, "--device", "cpu", cwd=tmp_path, data_dir=data, check=False, env=env)
+    assert requests == []
+    assert_clean_error(proc, "downloading is turned off")

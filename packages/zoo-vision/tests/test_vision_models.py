@@ -33,16 +33,35 @@ def test_cnn_matches_the_notes() -> None:
     assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
 
 
-@pytest.mark.parametrize(
-    ("kernel_size", "padding", "stride", "pool"),
-    [(3, 0, 1, 2), (3, 1, 1, 2), (5, 2, 1, 2), (5, 0, 2, 1), (7, 3, 2, 2), (5, 0, 1, 3), (1, 0, 1, 1)],
-)
-def test_cnn_flattened_size_is_computed(kernel_size: int, padding: int, stride: int, pool: int) -> None:
+# Worked by hand, stage by stage: conv side = (n + 2p - k) // s + 1, then pool side = n // pool.
+HAND_SIDES = [
+    # (kernel, padding, stride, pool, side)      conv1 -> pool1 -> conv2 -> pool2
+    (5, 0, 1, 2, 4),  # the notes: 28 -> 24 -> 12 -> 8 -> 4
+    (3, 0, 1, 2, 5),  # 28 -> 26 -> 13 -> 11 -> 5
+    (3, 1, 1, 2, 7),  # 28 -> 28 -> 14 -> 14 -> 7
+    (5, 2, 1, 2, 7),  # 28 -> 28 -> 14 -> 14 -> 7
+    (5, 0, 2, 1, 4),  # 28 -> 12 -> 12 -> 4 -> 4
+    (7, 3, 2, 2, 2),  # 28 -> 14 -> 7 -> 4 -> 2
+    (5, 0, 1, 3, 1),  # 28 -> 24 -> 8 -> 4 -> 1
+    (1, 0, 1, 1, 28),  # 28 -> 28 -> 28 -> 28 -> 28
+    (3, 1, 2, 1, 7),  # 28 -> 14 -> 14 -> 7 -> 7
+    (4, 1, 3, 1, 3),  # 28 -> 9 -> 9 -> 3 -> 3
+]
+
+
+@pytest.mark.parametrize(("kernel_size", "padding", "stride", "pool", "side"), HAND_SIDES)
+def test_cnn_flattened_size_is_computed(
+    kernel_size: int, padding: int, stride: int, pool: int, side: int
+) -> None:
     model = build_cnn(kernel_size=kernel_size, padding=padding, stride=stride, pool=pool)
-    side = cnn_feature_side(kernel_size, padding, stride, pool)
     assert model.fc.in_features == 20 * side * side
-    # the forward pass agrees with the arithmetic
-    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert cnn_feature_side(kernel_size, padding, stride, pool) == side
+    # a real pass through the conv stack gives the same feature map
+    with torch.no_grad():
+        x = torch.randn(2, 1, 28, 28)
+        features = model.pooling(torch.relu(model.conv2(model.pooling(torch.relu(model.conv1(x))))))
+        assert features.shape == (2, 20, side, side)
+        assert model(x).shape == (2, 10)
 
 
 def test_cnn_padding_keeps_the_size() -> None:

@@ -270,8 +270,12 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]]
     try:
         with open(file, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            start = handle.read(8)
-            if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            start = handle.read(9)
+            # A pickle opens with PROTO (0x80, 2..5); so can a header length of 640 bytes, but a
+            # safetensors header that fits the file always opens with "{" right after the length.
+            looks_pickled = start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+            fits = len(start) == 9 and start[8:9] == b"{" and struct.unpack("<Q", start[:8])[0] <= size - 8
+            if looks_pickled and not fits:
                 raise CheckpointError(file, _PICKLE_HINT)
             if start[:4] == b"PK\x03\x04":
                 raise CheckpointError(file, f"is a zip archive: {_PICKLE_HINT}")
@@ -281,7 +285,7 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]]
                 raise CheckpointError(
                     file, f"file is too short ({size} bytes) to hold the 8-byte header length of safetensors"
                 )
-            header_size = struct.unpack("<Q", start)[0]
+            header_size = struct.unpack("<Q", start[:8])[0]
             if header_size > MAX_HEADER_BYTES:
                 raise CheckpointError(
                     file,
@@ -294,6 +298,7 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]]
                     f"header length {header_size} is larger than the {size - 8} bytes that follow it",
                     hint="the file is truncated, or it is not a safetensors file",
                 )
+            handle.seek(8)
             raw = handle.read(header_size)
     except OSError as exc:
         raise CheckpointError(file, f"cannot read the file: {exc.strerror or exc}") from exc

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.adapter import ModelAdapter, Strategy, autograd_epoch, parse_numbers
+from zoo.adapter import ModelAdapter, Strategy, parse_numbers
 from zoo.data import DataBundle
 from zoo_tabular import strategies
 from zoo_tabular.csvfile import read_table
@@ -83,7 +83,7 @@ class LineAdapter(TabularAdapter):
 
     def strategies(self) -> dict[str, Strategy]:
         return {
-            "autograd": autograd_epoch,
+            "autograd": strategies.autograd,
             "grid": strategies.grid_search,
             "gd": strategies.gradient_descent,
             "sgd": strategies.stochastic_gradient_descent,

@@ -6,7 +6,9 @@ gradient descent and mini-batches, each with the MSE gradient written out by han
     dL/dw = 2/n * sum((w*x + b - y) * x)        dL/db = 2/n * sum(w*x + b - y)
 
 They run inside the trainer like any strategy, so the run folder, metrics, progress,
-checkpoints and plots are the same as for autograd runs.
+checkpoints and plots are the same as for autograd runs. Each method also appends a
+line per epoch to ``fit.csv`` in the run folder: the epoch, the method that ran and
+how many updates it made to the weights.
 """
 
 from __future__ import annotations
@@ -62,11 +64,36 @@ def hand_step(ctx: FitContext, x: torch.Tensor, y: torch.Tensor) -> None:
     ctx.record(sq / n, len(x))
 
 
-def _steps(ctx: FitContext, batch_size: int | None) -> None:
+TRACE = "fit.csv"
+
+
+def trace(ctx: FitContext, method: str, updates: int) -> None:
+    """Append ``epoch,method,updates`` to the run folder's fit.csv (rank 0 only)."""
+    path = ctx.artifact(TRACE)
+    if path is None:
+        return
+    new = not path.exists()
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        if new:
+            handle.write("epoch,method,updates\n")
+        handle.write(f"{ctx.epoch + 1},{method},{updates}\n")
+
+
+def autograd(ctx: FitContext) -> None:
+    """The ordinary loop (mini-batches, autograd, the optimizer), traced like the others."""
+    steps = 0
+    for x, y in ctx.batches():
+        ctx.train_step(x, y)
+        steps += 1
+    trace(ctx, "autograd", steps)
+
+
+def _steps(ctx: FitContext, batch_size: int | None, method: str) -> None:
     steps = 0
     for x, y in ctx.batches(batch_size):
         hand_step(ctx, x, y)
         steps += 1
+    trace(ctx, method, steps)
     if steps == 0:
         size = ctx.hparams["batch_size"] if batch_size is None else batch_size
         raise UsageError(
@@ -77,17 +104,17 @@ def _steps(ctx: FitContext, batch_size: int | None) -> None:
 
 def gradient_descent(ctx: FitContext) -> None:
     """Batch gradient descent: one step per epoch on the mean gradient of every sample."""
-    _steps(ctx, 0)
+    _steps(ctx, 0, "gd")
 
 
 def stochastic_gradient_descent(ctx: FitContext) -> None:
     """One step per sample, in a new random order each epoch."""
-    _steps(ctx, 1)
+    _steps(ctx, 1, "sgd")
 
 
 def minibatch_gradient_descent(ctx: FitContext) -> None:
     """One step per shuffled mini-batch of ``--batch-size`` samples (0 = the full batch)."""
-    _steps(ctx, None)
+    _steps(ctx, None, "minibatch")
 
 
 #: Points a grid search may evaluate (and rows grid.csv may get): about 8 MB of CSV.
@@ -143,6 +170,7 @@ def grid_search(ctx: FitContext) -> None:
         with torch.no_grad():
             bias = line.bias.float() if line.bias is not None else 0.0
             ctx.record((line.weight.float().reshape(()) * x + bias - y).pow(2).mean(), len(x))
+        trace(ctx, "grid", 0)
         return
     values = grid_values(ctx.hparams, 2 if line.bias is not None else 1)
     ws = torch.tensor(values, device=x.device)
@@ -161,6 +189,7 @@ def grid_search(ctx: FitContext) -> None:
     best_w, best_b = values[wi], (values[bi] if line.bias is not None else None)
     _report_grid(ctx, values, mse, best_w, best_b)
     ctx.record(mse[wi, bi].to(x.device), len(x))
+    trace(ctx, "grid", 1)  # one update: the weights jump to the best grid point
 
 
 def _report_grid(
