@@ -146,7 +146,8 @@ def test_deterministic_runs_are_identical_and_bf16_trains(
         sites=(toy_site_module,),
         check=True,
     )
-    assert "precision bf16" in bf16.stdout
+    assert "best val_accuracy" in bf16.stdout
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["precision"] == "bf16"
     row = json.loads((tmp_path / "bf16" / "metrics.jsonl").read_text().splitlines()[-1])
     assert row["val_accuracy"] > 0.5
 
