@@ -113,7 +113,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(*checkpoints: Path, cwd: Path, timeout: float = 90) -> Iterator[str]:
+def serving(*checkpoints: str | Path, cwd: Path, timeout: float = 90) -> Iterator[str]:
     """``zoo serve`` as a real subprocess on a free 127.0.0.1 port; yields its base URL."""
     port = free_port()
     log = (cwd / f"serve-{port}.log").open("w")
