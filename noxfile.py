@@ -62,7 +62,9 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy over every package and the tests."""
     _with_torch(session)
-    session.install("mypy>=1.10", "pytest", TORCHVISION, CORE, *(str(PACKAGES / d) for d in PLUGINS.values()))
+    session.install(
+        "mypy>=1.10", "pytest", "hypothesis", TORCHVISION, CORE, *(str(PACKAGES / d) for d in PLUGINS.values())
+    )
     session.run(
         "mypy",
         "packages/zoo-core/src",
@@ -77,7 +79,9 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Everything: core, every plugin, the whole together (and the README's example plugin)."""
     _with_torch(session)
-    session.install("pytest", TORCHVISION, f"{CORE}[plots]", *(str(PACKAGES / d) for d in PLUGINS.values()))
+    session.install(
+        "pytest", "hypothesis", TORCHVISION, f"{CORE}[plots]", *(str(PACKAGES / d) for d in PLUGINS.values())
+    )
     paths = session.posargs or ["tests", *(f"packages/{d}/tests" for d in PLUGINS.values())]
     session.run("pytest", "-q", *paths, env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")})
 
@@ -85,7 +89,7 @@ def tests(session: nox.Session) -> None:
 def _isolated(session: nox.Session, namespace: str) -> None:
     dist = PLUGINS[namespace]
     _with_torch(session)
-    session.install("pytest", CORE, str(PACKAGES / dist))
+    session.install("pytest", "hypothesis", CORE, str(PACKAGES / dist))
     others = [d for d in PLUGINS.values() if d != dist] + (["torchvision"] if dist != "zoo-vision" else [])
     session.run(
         "python",

@@ -135,7 +135,8 @@ def load_csv(
     val = TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None
     where = source or table.path
     meta = {
-        "source": where,
+        # the file's name only: a checkpoint must not carry this machine's folders
+        "source": source or Path(table.path).name,
         "features": n_features,
         "feature_names": [names[i] for i in feature_cols],
         "label": names[label],
