@@ -29,11 +29,12 @@ def zoo_register_devices(register):
     register(CpuBackend())
 """
 BAD_BUILDER = """
-from zoo import ModelSpec, hookimpl
+from zoo import ModelSpec, Recipe, hookimpl
 
 @hookimpl
 def zoo_register_models(register):
-    register(ModelSpec("net", "a model with a bogus builder", "regression", "not a ref", "toy.points"))
+    register(ModelSpec("net", "a model with a bogus builder", "regression", "not a ref", "toy.points",
+                       recipes=(Recipe("default", "one epoch", {"epochs": 1}),)))
 """
 
 
