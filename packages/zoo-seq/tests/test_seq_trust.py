@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import FOX, RunZoo
 from safetensors import safe_open
+
+RunZoo = Callable[..., subprocess.CompletedProcess[str]]
+FOX = "the quick brown fox jumps over the lazy dog.\n" * 30
 
 
 def test_generate_a_billion_characters_is_refused(text_run: tuple[Path, Path], run_zoo: RunZoo):

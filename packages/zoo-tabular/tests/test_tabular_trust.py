@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,20 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from conftest import ZooRunner, run_zoo
 from zoo.errors import DataError, UsageError
 from zoo_tabular.csvfile import read_table
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+ZooRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m zoo ARGS`` in ``cwd`` with only the tabular plugin loaded (as the conftest does)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env.update(ZOO_LOAD_PLUGINS="tabular", ZOO_DATA_DIR=str(cwd / "zoo-data"), OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
 
 
 def diabetes_csv(path: Path, rows: int = 40, label: int | None = None) -> Path:

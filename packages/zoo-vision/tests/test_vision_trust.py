@@ -16,7 +16,7 @@ import pytest
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from conftest import run_zoo
+from vision_testkit import Cli
 
 PROXIES = (
     "http_proxy",
@@ -31,9 +31,9 @@ PROXIES = (
 
 
 @pytest.fixture(scope="module")
-def fc_run(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fc_run(cli: Cli, mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("fc")
-    run_zoo("train", "vision.fc", "--epochs", "1", "--device", "cpu", "--quiet", "--out", "run",
+    cli("train", "vision.fc", "--epochs", "1", "--device", "cpu", "--quiet", "--out", "run",
             cwd=work, data_dir=mnist_dir, timeout=300)  # fmt: skip
     return work / "run"
 
@@ -90,18 +90,16 @@ def test_metadata_mirror_and_data_dir_are_never_used(
     assert list(target.iterdir()) == [] and list(empty.iterdir()) == [] or not any(empty.rglob("*-ubyte*"))
 
 
-def test_num_classes_contradicting_the_data_is_a_usage_error(mnist_dir: Path, tmp_path: Path):
-    proc = run_zoo("train", "vision.fc", "--num-classes", "3", "--epochs", "1", "--device", "cpu", "--quiet",
+def test_num_classes_contradicting_the_data_is_a_usage_error(cli: Cli, mnist_dir: Path, tmp_path: Path):
+    proc = cli("train", "vision.fc", "--num-classes", "3", "--epochs", "1", "--device", "cpu", "--quiet",
                    cwd=tmp_path, data_dir=mnist_dir, check=False)  # fmt: skip
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and "class" in proc.stderr
 
 
-def test_fifo_as_an_image_is_refused_quickly(fc_run: Path, tmp_path: Path):
+def test_fifo_as_an_image_is_refused_quickly(cli: Cli, fc_run: Path, tmp_path: Path):
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
-    proc = run_zoo(
-        "predict", str(fc_run / "best.safetensors"), str(fifo), cwd=tmp_path, check=False, timeout=60
-    )
+    proc = cli("predict", str(fc_run / "best.safetensors"), str(fifo), cwd=tmp_path, check=False, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "pipe.png" in proc.stderr and "Traceback" not in proc.stderr
