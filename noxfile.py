@@ -73,6 +73,7 @@ def typecheck(session: nox.Session) -> None:
     session.install(
         "mypy>=1.10",
         "pytest",
+        "hypothesis",
         "httpx",
         "selenium",
         TORCHVISION,

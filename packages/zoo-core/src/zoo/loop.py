@@ -201,8 +201,11 @@ class Trainer:
             if plan.run_dir is None:
                 plan.run_dir = new_run_path(plan.spec.full_name)
             self.folder = RunFolder(plan.run_dir)
-            self.folder.prepare()
+            self.folder.prepare()  # the lock: from here on the folder is this run's
             self.folder.clean_temp_files()
+            if plan.resume is not None:
+                # Drop records of epochs after the checkpoint (a crash between log and save).
+                self.history = self.folder.keep_metrics(self.start_epoch)
             self.folder.write_config(self.state.resolved_config())
             self.reporter.header(plan, self.device, self.bundle, dist.world_size, self.optimizer is not None)
             for warning in self.warnings:

@@ -207,6 +207,9 @@ def _make_plan(
             quiet=quiet,
             download=download,
         )
+    holder = RunFolder(run_dir).live_holder() if run_dir is not None else None
+    if holder is not None:
+        raise UsageError(f"run folder {run_dir} is in use by a live run (pid {holder})", hint="pick another --out")
     if run_dir is not None and RunFolder(run_dir).holds_run():
         raise UsageError(
             f"{run_dir} already holds a run", hint=f"continue it with --resume {run_dir}, or pick another --out"

@@ -111,6 +111,24 @@ class RunFolder:
         os.write(fd, str(os.getpid()).encode("ascii"))
         self._lock_fd = fd
 
+    def live_holder(self) -> str | None:
+        """The pid of a live run holding this folder's lock, or None (peeks without keeping it)."""
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return os.read(fd, 64).decode("ascii", "replace").strip() or "another process"
+        finally:
+            os.close(fd)
+        return None
+
     def unlock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing releases the lock

@@ -138,11 +138,8 @@ class RunState:
             t.loss_n = int(meta.get("partial_n", 0))
         if t.skip >= t.steps_per_epoch():
             raise CheckpointError(last, f"cannot resume: step {t.skip} is past the end of the epoch")
-        if t.dist.is_main:
-            # Drop records of epochs after the checkpoint (a crash between log and save).
-            t.history = t.folder.keep_metrics(t.start_epoch)
-        else:
-            t.history = t.folder.read_metrics(warn=False)[: t.start_epoch]
+        # Read only: the folder is not ours until fit() holds its lock (it then drops later records).
+        t.history = [r for r in t.folder.read_metrics(warn=False) if r["epoch"] <= t.start_epoch]
 
     def _restore_optim(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         t = self.t

@@ -311,6 +311,8 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]]
         header = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except ValueError as exc:
         raise CheckpointError(file, f"header is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise CheckpointError(file, "header is nested too deeply to be a safetensors header") from None
     if not isinstance(header, dict):
         raise CheckpointError(file, f"header is a JSON {type(header).__name__}, not a JSON object")
 

@@ -23,6 +23,8 @@ from zoo_seq.vocab import Vocabulary
 
 #: Characters of greedy continuation shown after each epoch in text mode.
 SAMPLE_CHARS = 40
+#: The most characters one --generate may ask for: each is a forward pass.
+MAX_GENERATE = 100_000
 
 
 class SeqAdapter(ModelAdapter):
@@ -100,6 +102,11 @@ class SeqAdapter(ModelAdapter):
         mode = meta.get("mode", "pairs")
         top = _optional_int(options.get("top"), "--top", minimum=1)
         count = _optional_int(options.get("generate"), "--generate", minimum=0)
+        if count is not None and count > MAX_GENERATE:
+            raise UsageError(
+                f"--generate must be at most {MAX_GENERATE:,} characters, got {count:,}",
+                hint="generate a longer text in several runs",
+            )
         temperature = _temperature(options.get("temperature"))
         if count is not None and mode != "text":
             raise UsageError(

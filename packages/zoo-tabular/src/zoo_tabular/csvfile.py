@@ -17,6 +17,8 @@ from pathlib import Path
 
 from zoo.errors import DataError
 
+#: The largest float32: a larger value would become infinity once the data is a tensor.
+FLOAT32_MAX = 3.4028234663852886e38
 DELIMITERS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";"}
 
 
@@ -74,7 +76,7 @@ def read_table(path: str | Path, delimiter: str = "") -> Table:
 
     The first row is a header when none of its cells is a number. Lines starting with
     ``#`` are comments. Every row must have as many cells as the first one, and every
-    value must be a finite number.
+    value must be a finite number that fits in float32.
     """
     path = Path(path).expanduser()
     text = _read_text(path)
@@ -131,6 +133,14 @@ def read_table(path: str | Path, delimiter: str = "") -> Table:
                     line_start,
                     col,
                     hint="remove or fill rows with NaN or infinite values",
+                )
+            if abs(value) > FLOAT32_MAX:
+                raise DataError(
+                    f"{cell!r} is too large (beyond float32's {FLOAT32_MAX:.4g})",
+                    path,
+                    line_start,
+                    col,
+                    hint="rescale the column; training uses 32-bit floats",
                 )
             row.append(value)
         rows.append(row)

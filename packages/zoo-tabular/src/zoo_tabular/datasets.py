@@ -145,7 +145,8 @@ def load_csv(
     if folds > 1:
         split_meta.update(fold=fold, folds=folds, val_rows=val_idx.tolist())
     meta = {
-        "source": where,
+        # the file's name only: a checkpoint must not carry this machine's folders
+        "source": source or Path(table.path).name,
         "features": n_features,
         "feature_names": [names[i] for i in feature_cols],
         "label": names[label],

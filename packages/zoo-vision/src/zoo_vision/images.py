@@ -38,6 +38,8 @@ def open_gray(path: str | Path) -> Image.Image:
         raise DataError("no such file", path=file, hint="give the path of a PNG, JPEG or other image")
     if file.is_dir():
         raise DataError("is a folder, not an image", path=file)
+    if not file.is_file():  # a FIFO, socket or device would block or never end
+        raise DataError("is not a regular file (a pipe or device?), not an image", path=file)
     try:
         with Image.open(file) as img:
             img.load()
