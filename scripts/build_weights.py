@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import hashlib
 import json
 import os
 import shlex
@@ -136,11 +135,9 @@ def zoo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from zoo.weights import sha256_of
+
+    return sha256_of(path)
 
 
 def strip_resume_state(source: Path, target: Path) -> dict[str, str]:

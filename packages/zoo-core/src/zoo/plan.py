@@ -8,7 +8,6 @@ found here, before a folder is created or a byte of data is read.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from zoo.options import split_overrides
 from zoo.registry import get_registry, warn_problems
 from zoo.rundir import RunFolder
 from zoo.spec import DatasetSpec, ModelSpec
+from zoo.weights import sha256_of
 
 if TYPE_CHECKING:
     import torch
@@ -70,18 +70,10 @@ class Plan:
         for key in self.dataset.path_options:
             value = self.data_options.get(key)
             if isinstance(value, str) and value and os.path.isfile(value):
-                source[key] = {"name": os.path.basename(value), "sha256": _sha256(Path(value))}
+                source[key] = {"name": os.path.basename(value), "sha256": sha256_of(Path(value))}
             elif value:
                 source[key] = {"given": True}
         return source
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _device(text: str) -> tuple[DeviceBackend, int]:
