@@ -40,7 +40,7 @@ def test_mixed_precision_trains_resumes_and_evaluates_on_cpu(
     run = tmp_path / "run"
     args = (
         "toy.mlp", "--device", device, "--precision", precision, "--method", "interrupt", "--samples", "300",
-        "--batch-size", "8", "--epochs", "3", "--seed", "1", "--quiet", "--out", str(run),
+        "--batch-size", "8", "--epochs", "3", "--seed", "1", "--out", str(run),
     )  # fmt: skip
     # Ctrl-C after batch 5 of epoch 2 (the toy plugin's "interrupt" method sends it).
     stopped = zoo_cli("train", *args, sites=(toy_site,), env={"TOY_SIGINT": "2:5:1"})

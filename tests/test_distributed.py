@@ -67,7 +67,7 @@ def _rows(run: Path) -> list[dict[str, Any]]:
 
 def test_two_processes_match_one(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
     ddp, single = tmp_path / "ddp", tmp_path / "single"
-    common = ("toy.mlp", "--epochs", "4", "--device", "cpu", "--quiet", "--seed", "2")
+    common = ("toy.mlp", "--epochs", "4", "--device", "cpu", "--seed", "2")  # not --quiet: the header is read
     result = _torchrun(toy_site, tmp_path, *common, "--out", str(ddp))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "x 2 processes" in result.stdout

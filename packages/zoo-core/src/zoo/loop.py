@@ -209,7 +209,7 @@ class Trainer:
             self.folder.write_config(self.state.resolved_config())
             self.reporter.header(plan, self.device, self.bundle, dist.world_size, self.optimizer is not None)
             for warning in self.warnings:
-                self.reporter.log(f"warning: {warning}")
+                self.reporter.warn(warning)
         else:
             self.folder = RunFolder(plan.run_dir or Path("."))
         dist.barrier()

@@ -250,6 +250,14 @@ class Reporter:
     def log(self, message: str) -> None:
         self._print(message)
 
+    def warn(self, message: str) -> None:
+        """A warning reaches stderr even with --quiet: it is about the result, not the progress."""
+        if self.enabled:
+            try:
+                print(f"warning: {message}", file=sys.stderr, flush=True)
+            except BrokenPipeError:
+                pass
+
     def close(self) -> None:
         if self.tensorboard is not None:
             self.tensorboard.close()
