@@ -71,7 +71,9 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SeedRu
     def get(model: str) -> SeedRun:
         if model not in done:
             work = tmp_path_factory.mktemp(model.replace(".", "-"))
-            proc = _run_zoo("train", model, "--device", "cpu", "--out", "run", "--quiet", cwd=work)
+            proc = _run_zoo(
+                "train", model, "--device", "cpu", "--out", "run", cwd=work
+            )  # every epoch's guess
             done[model] = (work / "run", proc)
         return done[model]
 

@@ -69,7 +69,7 @@ def train_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
     def train(name: str, **overrides: Any) -> Any:
         overrides.setdefault("out", tmp_path / f"run{next(counter)}")
         overrides.setdefault("device", "cpu")
-        overrides.setdefault("quiet", True)
+        overrides.setdefault("quiet", False)  # printed lines are captured below
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             run = zoo.train(name, **overrides)

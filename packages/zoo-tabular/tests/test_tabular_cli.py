@@ -82,7 +82,10 @@ def test_diabetes_on_a_csv_with_header_semicolons_gzip_and_standardization(zoo_c
     )  # fmt: skip
     checkpoint = tmp_path / "dia" / "last.safetensors"
 
-    evaluated = json.loads(zoo_cli("eval", str(checkpoint), "--json", ok=True).stdout)
+    # The checkpoint names its data file only by name and hash: eval is told where it is.
+    unnamed = zoo_cli("eval", str(checkpoint), "--json")
+    assert unnamed.returncode == 2 and "d.csv.gz" in unnamed.stderr and "--data" in unnamed.stderr
+    evaluated = json.loads(zoo_cli("eval", str(checkpoint), "--data", "d.csv.gz", "--json", ok=True).stdout)
     assert evaluated["split"] == "val" and evaluated["samples"] == 12
 
     # eval's accuracy is the share of held-out rows whose predicted label (zoo predict) is right
@@ -120,7 +123,7 @@ def test_diabetes_on_a_csv_with_header_semicolons_gzip_and_standardization(zoo_c
 
 
 def test_diabetes_without_data_uses_the_bundled_file(zoo_cli):
-    result = zoo_cli("train", "tabular.diabetes", "--epochs", "1", "--out", "run", "-q", ok=True)
+    result = zoo_cli("train", "tabular.diabetes", "--epochs", "1", "--out", "run", ok=True)
     assert "bundled diabetes.csv.gz: 759 rows" in result.stdout
 
 

@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from zoo_tabular.plugin import published_weights
+from zoo.spec import published_weights
 
 PACKAGE = resources.files("zoo_tabular")
 MANIFEST = PACKAGE / "weights" / "weights.json"
@@ -28,7 +28,7 @@ def test_manifest_matches_the_files_and_the_declared_weights():
     for entry in entries:
         data = (PACKAGE / entry["file"]).read_bytes()
         assert len(data) == entry["size"] and hashlib.sha256(data).hexdigest() == entry["sha256"]
-        (declared,) = published_weights(entry["model"])
+        (declared,) = published_weights("zoo_tabular", entry["model"])
         assert declared.file == f"zoo_tabular:{entry['file']}" and declared.value == entry["value"]
     diabetes = entries[-1]
     assert "--val-fraction 0" in diabetes["command"] and "--folds 5" in diabetes["metric_command"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo_vision.plugin import published_weights
+from zoo.spec import published_weights
 
 PACKAGE = resources.files("zoo_vision")
 MANIFEST = PACKAGE / "weights" / "weights.json"
@@ -24,7 +24,7 @@ def test_manifest_matches_the_files_and_the_declared_weights():
     for entry in entries:
         data = (PACKAGE / entry["file"]).read_bytes()
         assert len(data) == entry["size"] and hashlib.sha256(data).hexdigest() == entry["sha256"]
-        (declared,) = published_weights(entry["model"])
+        (declared,) = published_weights("zoo_vision", entry["model"])
         assert declared.file == f"zoo_vision:{entry['file']}" and declared.sha256 == entry["sha256"]
         assert declared.split.startswith("test") and declared.value >= (
             0.99 if "cnn" in entry["model"] else 0.98

@@ -109,7 +109,7 @@ def train_folds(
         "best_mean": best_mean,
         "best_std": best_std,
         "per_fold": rows,
-        "seed": int(train_kwargs.get("seed", 0)),
+        "seed": int(train_kwargs.get("seed") or 0),
         "note": "value: final epoch of each fold; best: its best epoch; std: sample standard deviation",
     }
     if is_main:
