@@ -125,7 +125,7 @@ def test_elastic_restart_without_out_resumes_from_the_rendezvous_folder(
     run = Path("runs") / "toy.mlp" / "torchrun-job-7"
     assert f"resuming from {run / 'last.safetensors'}: epoch 2, step 16" in result.stdout, result.stdout
     assert [r["epoch"] for r in _rows(tmp_path / run)] == [1, 2, 3, 4]
-    assert sorted(p.name for p in (tmp_path / "runs" / "toy.mlp").iterdir()) == ["torchrun-job-7"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "toy.mlp").iterdir()) == ["latest", "torchrun-job-7"]
     _assert_close_weights(tmp_path / run / "last.safetensors", uninterrupted / "last.safetensors", atol=1e-6)
 
 
@@ -234,6 +234,7 @@ def test_each_installed_plugin_trains_under_torchrun(zoo_cli: Runner, tmp_path: 
                 "cpu",
                 "--data-dir",
                 str(data),
+                *(("--data", "pairs.tsv") if dist == "zoo-seq" else ()),  # data files are named, not located
                 env={"ZOO_LOAD_PLUGINS": namespace},
                 check=True,
             ).stdout

@@ -175,8 +175,18 @@ def test_failed_write_removes_temp_and_keeps_previous_file(
 
 
 _WRITER = """
-import sys, torch
+import os, sys, time, torch
+from zoo import safefile
 from zoo.safefile import write_safetensors
+
+def slow_disk(fd, data):
+    # 8 MB at a time with a pause: a slow disk, so that a kill surely lands mid-write
+    view = memoryview(data)
+    for start in range(0, len(view), 8 << 20):
+        os.write(fd, view[start : start + (8 << 20)])
+        time.sleep(0.01)
+
+safefile._write_all = slow_disk
 path = sys.argv[1]
 big = torch.empty(50_000_000, dtype=torch.float32)  # 200 MB
 generation = 0

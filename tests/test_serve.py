@@ -70,7 +70,7 @@ def test_numbers_text_and_images(server: str) -> None:
 def test_bad_requests_are_clear_4xx(server: str) -> None:
     url = server + "/v1/models/tabular.logistic/predict"
     r = httpx.post(url, json={"inputs": ["abc"]})
-    assert r.status_code == 400 and "'abc' is not a number" in r.json()["error"]
+    assert r.status_code == 400 and "('abc') is not a plain decimal number" in r.json()["error"]
     r = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
     r = httpx.post(url, json={"inputs": [1], "options": {"csv": "/etc/passwd"}})

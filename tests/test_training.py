@@ -36,7 +36,7 @@ def test_train_writes_run_and_eval_matches(zoo_cli: Runner, toy_site: Path, tmp_
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_accuracy", "val_per_class_accuracy"} <= rows[-1].keys()
-    best = max(rows, key=lambda r: r["val_accuracy"])
+    best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_loss"]))  # ties go to the lower loss
     evaluated = json.loads(
         zoo_cli("eval", str(run / "best.safetensors"), "--json", sites=(toy_site,), check=True).stdout
     )
@@ -159,10 +159,14 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(zoo_cli: Runner, toy_site: P
 def test_second_ctrl_c_stops_at_once(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     # Two Ctrl-Cs right after batch 5 of epoch 2, before the batch boundary where the first would save.
-    result = zoo_cli("train", *_INTERRUPTIBLE, "--out", str(run), sites=(toy_site,), env={"TOY_SIGINT": "2:5:2"})
+    every = ("--save-every", "1")  # a save point at the end of epoch 1
+    result = zoo_cli(
+        "train", *_INTERRUPTIBLE, *every, "--out", str(run), sites=(toy_site,), env={"TOY_SIGINT": "2:5:2"}
+    )
     assert result.returncode == 130, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "interrupted during epoch" not in result.stderr and "state saved" not in result.stderr
+    assert "partial epoch since the last save is lost" in result.stderr
     # Nothing was saved for the interrupted epoch: last.safetensors is still the end of epoch 1.
     meta = _info(zoo_cli, toy_site, run / "last.safetensors")
     assert int(meta["epoch"]) == 1 and int(meta.get("step_in_epoch", 0)) == 0

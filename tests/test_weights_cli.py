@@ -84,7 +84,6 @@ def test_fine_tuning_starts_from_the_weights_and_says_so(zoo_cli: Runner, weight
         "1",
         "--out",
         str(run),
-        "-q",
         sites=(weights_site,),
         check=True,
     )

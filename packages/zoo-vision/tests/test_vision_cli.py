@@ -69,7 +69,7 @@ def test_list_shows_both_models(cli: Cli, tmp_path: Path) -> None:
     assert set(names) == {"vision.cnn", "vision.fc"}
     for model in names.values():
         assert model["task"] == "multiclass" and model["dataset"] == "vision.mnist"
-        assert model["recipes"] == ["default", "seed"] and model["plugin"] == "zoo-vision"
+        assert model["recipes"] == ["default", "cpu", "seed"] and model["plugin"] == "zoo-vision"
 
 
 def test_train_cnn_writes_checkpoints_that_learned(trained_cnn: Path, vision_only: None) -> None:

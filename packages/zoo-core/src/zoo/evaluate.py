@@ -86,7 +86,12 @@ def evaluate_checkpoint(
         if k in dataset.options and k not in dataset.path_options and type(v) is type(dataset.options[k])
     }
     source = meta.get("data_source", {})
-    missing = [k for k in dataset.path_options if isinstance(source, dict) and k in source and k not in given]
+    # A data file is named in the checkpoint (never located): ask for it again. A mirror or folder is not needed.
+    missing = [
+        k
+        for k in dataset.path_options
+        if isinstance(source, dict) and isinstance(source.get(k), dict) and "name" in source[k] and k not in given
+    ]
     if missing:
         key = missing[0]
         name = source[key].get("name", "a file") if isinstance(source[key], dict) else "a file"

@@ -247,7 +247,7 @@ class Trainer:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_requested:  # a second Ctrl-C: stop now, losing the partial epoch
-            self.reporter.log("second interrupt: stopping now; the partial epoch since the last save is lost")
+            self.reporter.warn("second interrupt: stopping now; the partial epoch since the last save is lost")
             raise KeyboardInterrupt
         self.stop_requested = True
 

@@ -35,7 +35,7 @@ def list_cmd(
                     "task": s.task,
                     "dataset": s.dataset,
                     "default_recipe": s.default_recipe,
-                    "recipes": [r.name for r in s.recipes],
+                    "recipes": list(dict.fromkeys(r.name for r in s.recipes)),
                     "plugin": s.distribution,
                     "version": s.version,
                 }
