@@ -60,7 +60,7 @@ def test_train_writes_run_and_eval_matches(zoo_cli: Runner, toy_site: Path, tmp_
         "zoo_version",
     ):
         assert key in meta, key
-    assert meta["model"] == "toy.mlp" and meta["epoch"] == "3" and meta["seed"] == "5"
+    assert meta["model"] == "toy.mlp" and meta["epoch"] == 3 and meta["seed"] == 5
     predicted = json.loads(
         zoo_cli("predict", str(run / "best.safetensors"), "0,3", "--json", sites=(toy_site,), check=True).stdout
     )
