@@ -37,7 +37,7 @@ class SlowAdapter(ModelAdapter):
     def strategies(self):
         def slow(ctx):
             for x, y in ctx.batches():
-                time.sleep(0.5)
+                time.sleep(2.0)
                 ctx.train_step(x, y)
         return {**super().strategies(), "slow": slow}
 """
@@ -179,7 +179,7 @@ def test_second_interrupt_says_the_partial_epoch_is_lost(tmp_path: Path):
     wait_for(tmp_path / "run" / "config.json", proc)
     time.sleep(1.5)  # inside a slow batch
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.1)
+    time.sleep(0.01)  # both land inside the same 2 s batch
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
