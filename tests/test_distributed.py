@@ -87,7 +87,7 @@ def test_two_processes_match_one(zoo_cli: Runner, toy_site: Path, tmp_path: Path
         assert abs(mine["train_loss"] - theirs["train_loss"]) < 1e-5
         assert abs(mine["val_loss"] - theirs["val_loss"]) < 1e-5
     meta = json.loads(zoo_cli("info", str(ddp / "last.safetensors"), "--json", sites=(toy_site,), check=True).stdout)
-    assert meta["world_size"] == "2"
+    assert meta["world_size"] == 2
 
 
 # toy.mlp: 60 training samples in batches of 8, so 8 steps per epoch; "crash-once" kills
