@@ -54,3 +54,13 @@ def test_metadata_that_cannot_be_trusted(zoo_cli: Runner, trained: Path, toy_sit
         _assert_usage(result, str(path), needle)
     info = json.loads(zoo_cli("info", str(best), "--json", sites=(toy_site_module,), check=True).stdout)
     assert info["resumable"] is False
+
+
+def test_out_that_is_or_sits_under_a_file(zoo_cli: Runner, toy_site_module: Path, tmp_path: Path) -> None:
+    sites = (toy_site_module,)
+    plain = tmp_path / "notes.txt"
+    plain.write_text("not a folder\n")
+    for out in (plain, plain / "run"):
+        result = zoo_cli("train", "toy.line", "--epochs", "1", "--out", str(out), sites=sites)
+        _assert_usage(result, f"cannot use {out} as a run folder", f"{plain} is a file")
+    assert plain.read_text() == "not a folder\n"
