@@ -21,6 +21,10 @@ PLUGINS = {"tabular": "zoo-tabular", "vision": "zoo-vision", "seq": "zoo-seq"}
 TORCH = os.environ.get("ZOO_TORCH_SPEC", "torch==2.14.1")
 TORCHVISION = os.environ.get("ZOO_TORCHVISION_SPEC", "torchvision==0.29.1")
 SHARED_TORCH = ROOT / ".nox" / "_torch"
+# Most tests run the CLI in a subprocess and wait on its torch start-up, so they
+# spread well over worker processes (pytest-xdist); a few workers are enough.
+WORKERS = str(min(4, os.cpu_count() or 1))
+TEST_DRIVER = ("pytest", "pytest-randomly", "pytest-xdist", "hypothesis")
 
 nox.options.sessions = [
     "lint",
@@ -92,20 +96,21 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Everything: core, every plugin, the whole together (and the README's example plugin)."""
+    """Core and the whole together: every plugin installed (and the README's example plugin).
+
+    Each plugin's own tests run in its isolated session, with nothing else installed.
+    pytest-randomly shuffles the order on every run and prints the seed to replay it.
+    """
     _with_torch(session)
-    # pytest-randomly shuffles the test order on every run (and prints the seed to replay it).
     session.install(
-        "pytest",
-        "pytest-randomly",
-        "hypothesis",
+        *TEST_DRIVER,
         "httpx",
         TORCHVISION,
         f"{CORE}[plots,export,serve]",
         *(str(PACKAGES / d) for d in PLUGINS.values()),
     )
-    paths = session.posargs or ["tests", *(f"packages/{d}/tests" for d in PLUGINS.values())]
-    session.run("pytest", "-q", *paths, env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")})
+    args = session.posargs or ["tests", "--ignore", "tests/test_serve_browser.py"]
+    session.run("pytest", "-q", "-n", WORKERS, *args, env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")})
 
 
 @nox.session
@@ -125,7 +130,7 @@ def browser(session: nox.Session) -> None:
 def _isolated(session: nox.Session, namespace: str) -> None:
     dist = PLUGINS[namespace]
     _with_torch(session)
-    session.install("pytest", "pytest-randomly", "hypothesis", CORE, str(PACKAGES / dist))
+    session.install(*TEST_DRIVER, CORE, str(PACKAGES / dist))
     others = [d for d in PLUGINS.values() if d != dist] + (["torchvision"] if dist != "zoo-vision" else [])
     session.run(
         "python",
@@ -134,7 +139,14 @@ def _isolated(session: nox.Session, namespace: str) -> None:
         f"present = [d for d in {others!r} if any(True for _ in m.distributions(name=d))]\n"
         "sys.exit(f'not isolated, also installed: {present}' if present else 0)",
     )
-    session.run("pytest", "-q", f"packages/{dist}/tests", env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "d")})
+    session.run(
+        "pytest",
+        "-q",
+        "-n",
+        WORKERS,
+        f"packages/{dist}/tests",
+        env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "d")},
+    )
 
 
 @nox.session(name="isolated-tabular")

@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 from zoo_testkit import TOY_IMPL, TOY_PLUGIN, Runner, write_plugin
 
+# Training in tests draws no curves.png (a matplotlib start-up per run); the tests
+# about plots ask for them. Environments built for subprocesses keep this variable.
+os.environ["ZOO_NO_PLOTS"] = "1"
+
 
 @pytest.fixture
 def toy_site(tmp_path: Path) -> Path:
@@ -30,7 +34,7 @@ def zoo_cli(tmp_path: Path) -> Runner:
         cwd: Path | None = None,
         check: bool | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
         full_env["ZOO_LOAD_PLUGINS"] = "toy"
         full_env["ZOO_DATA_DIR"] = str(tmp_path / "data")
         if sites:
@@ -56,6 +60,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, toy_site_module: Path) -> 
     """A finished 2-epoch toy.mlp run folder, shared by the tests that only read it."""
     run = tmp_path_factory.mktemp("run") / "mlp"
     env = {**os.environ, "PYTHONPATH": str(toy_site_module), "ZOO_LOAD_PLUGINS": "toy"}
+    env.pop("ZOO_NO_PLOTS")  # this run draws curves.png, as training does by default
     subprocess.run(
         [sys.executable, "-m", "zoo", "train", "toy.mlp", "--out", str(run), "--epochs", "2", "--quiet"],
         check=True,

@@ -42,7 +42,7 @@ TINY_RUNS: dict[str, list[str]] = {
 
 
 def zoo_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
     env.setdefault("OMP_NUM_THREADS", "2")
     env.update(extra)
     return env

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from zoo_testkit import Runner
+from zoo_testkit import Runner, wait_for
 
 
 class _Planted:
@@ -98,9 +98,10 @@ HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
 def test_plot_and_runs(zoo_cli: Runner, trained: Path, toy_site_module: Path, tmp_path: Path) -> None:
+    # Training draws curves.png in a background process, a moment after the command ends.
+    assert wait_for(trained / "curves.png", seconds=60 if HAS_MATPLOTLIB else 1) == HAS_MATPLOTLIB
     run = tmp_path / "run"  # a copy: the shared run folder stays as it was for other tests
     shutil.copytree(trained, run)
-    assert (run / "curves.png").exists() == HAS_MATPLOTLIB
     (run / "curves.png").unlink(missing_ok=True)
     result = zoo_cli("plot", str(run), sites=(toy_site_module,))
     if HAS_MATPLOTLIB:

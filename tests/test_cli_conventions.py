@@ -17,7 +17,7 @@ COMMANDS = ["list", "plugins", "devices", "info", "weights", "train", "eval", "p
 
 
 def _env(toy_site: Path, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
     env.update(PYTHONPATH=str(toy_site), ZOO_LOAD_PLUGINS="toy", ZOO_DATA_DIR=str(tmp_path / "data"))
     return env
 

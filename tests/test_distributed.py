@@ -20,7 +20,7 @@ def _torchrun(
     site: Path, cwd: Path, *args: str, restarts: int = 0, rdzv_id: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``torchrun -m zoo train ARGS`` on 2 CPU processes: standalone, or with a fixed rendezvous id."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
     env.update(PYTHONPATH=str(site), ZOO_LOAD_PLUGINS="toy", OMP_NUM_THREADS="1")
     if rdzv_id is None:
         rendezvous = ["--standalone"]
@@ -204,7 +204,7 @@ def test_each_installed_plugin_trains_under_torchrun(zoo_cli: Runner, tmp_path: 
     _write_idx(data, 200, 0)
     _write_idx(data, 60, 1)
     args = (*PLUGIN_CASES[dist], "--device", "cpu", "--quiet", "--data-dir", str(data))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
     env.update(ZOO_LOAD_PLUGINS=namespace, OMP_NUM_THREADS="1", ZOO_OFFLINE="1")
     command = [
         sys.executable,

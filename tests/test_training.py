@@ -36,6 +36,7 @@ def test_train_writes_run_and_eval_matches(zoo_cli: Runner, toy_site: Path, tmp_
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_accuracy", "val_per_class_accuracy"} <= rows[-1].keys()
+    assert not (run / "curves.png").exists()  # ZOO_NO_PLOTS=1 (conftest): no drawing was started
     best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_loss"]))  # ties go to the lower loss
     evaluated = json.loads(
         zoo_cli("eval", str(run / "best.safetensors"), "--json", sites=(toy_site,), check=True).stdout

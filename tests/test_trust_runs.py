@@ -44,7 +44,7 @@ class SlowAdapter(ModelAdapter):
 
 
 def toy_env(tmp_path: Path, site: Path, load: str = "toy") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
     env.update(ZOO_LOAD_PLUGINS=load, ZOO_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(site))
     env.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     return env

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,3 +114,13 @@ def write_plugin(
 
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def wait_for(path: Path, seconds: float) -> bool:
+    """Whether ``path`` exists within ``seconds``: for files that background processes write."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

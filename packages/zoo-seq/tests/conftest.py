@@ -16,6 +16,10 @@ from typing import Any
 
 import pytest
 
+# Training in tests draws no curves.png (a matplotlib start-up per run); the tests
+# about plots ask for them. Environments built for subprocesses keep this variable.
+os.environ["ZOO_NO_PLOTS"] = "1"
+
 MODELS = ("seq.rnncell", "seq.rnn", "seq.embedding")
 
 #: A small, very regular text: a next-character model learns it in a few epochs.

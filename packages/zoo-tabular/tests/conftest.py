@@ -16,10 +16,14 @@ import pytest
 import torch
 from torch import nn
 
+# Training in tests draws no curves.png (a matplotlib start-up per run); the tests
+# about plots ask for them. Environments built for subprocesses keep this variable.
+os.environ["ZOO_NO_PLOTS"] = "1"
+
 
 def run_zoo(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m zoo ARGS`` in ``cwd`` with only the tabular plugin loaded."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
     full_env["ZOO_LOAD_PLUGINS"] = "tabular"
     full_env["ZOO_DATA_DIR"] = str(cwd / "zoo-data")
     full_env.setdefault("OMP_NUM_THREADS", "1")  # tiny tensors: threads only add overhead

@@ -27,7 +27,7 @@ ZooRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``python -m zoo ARGS`` in ``cwd`` with only the tabular plugin loaded (as the conftest does)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
     env.update(ZOO_LOAD_PLUGINS="tabular", ZOO_DATA_DIR=str(cwd / "zoo-data"), OMP_NUM_THREADS="1")
     return subprocess.run(
         [sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
@@ -114,7 +114,7 @@ def test_diverging_run_exits_1_and_leaves_only_finite_checkpoints(
 def test_huge_config_in_metadata_is_refused_before_allocating(diabetes_run: Path, tmp_path: Path):
     bomb = rewrite(diabetes_run / "best.safetensors", tmp_path / "bomb.safetensors",
                    config=json.dumps({"in_features": 8, "hidden": [60000, 60000]}))  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
     env.update(ZOO_LOAD_PLUGINS="tabular", ZOO_DATA_DIR=str(tmp_path / "d"), OMP_NUM_THREADS="1")
     wrapper = (
         "import resource,subprocess,sys; r=subprocess.run(sys.argv[1:]); "

@@ -11,6 +11,10 @@ import pytest
 
 from vision_testkit import Cli, write_mnist
 
+# Training in tests draws no curves.png (a matplotlib start-up per run); the tests
+# about plots ask for them. Environments built for subprocesses keep this variable.
+os.environ["ZOO_NO_PLOTS"] = "1"
+
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 
@@ -27,7 +31,11 @@ def run_zoo(
     ZOO_* settings of the calling shell are dropped (``env`` adds some back), and so are
     proxies: the tests' only servers are on 127.0.0.1.
     """
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") and k not in PROXY_VARS}
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if (not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS") and k not in PROXY_VARS
+    }
     full_env.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
     full_env["ZOO_LOAD_PLUGINS"] = "vision"
     full_env.update(env or {})

@@ -60,7 +60,11 @@ def counting_server() -> Iterator[tuple[str, list[str]]]:
 
 
 def zoo_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") and k not in PROXIES}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if (not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS") and k not in PROXIES
+    }
     env.update(ZOO_LOAD_PLUGINS="vision", ZOO_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1", **extra)
     return env
 

@@ -27,6 +27,11 @@ def strict_plugins() -> bool:
     return flag("ZOO_STRICT_PLUGINS")
 
 
+def no_plots() -> bool:
+    """ZOO_NO_PLOTS: training draws no curves.png (sweeps, CI); ``zoo plot`` still draws on demand."""
+    return flag("ZOO_NO_PLOTS")
+
+
 def wanted_plugins() -> set[str] | None:
     """ZOO_LOAD_PLUGINS as a set of names; None when unset (load everything), empty loads none."""
     value = os.environ.get("ZOO_LOAD_PLUGINS")

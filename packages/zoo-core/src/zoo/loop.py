@@ -236,9 +236,9 @@ class Trainer:
             if dist.is_main:
                 self.folder.unlock()
         if dist.is_main:
-            from zoo.plots import try_plot
+            from zoo.plots import plot_in_background
 
-            note = try_plot(self.folder.path)
+            note = plot_in_background(self.folder.path)
             if note:
                 self.reporter.log(note)
             if plan.run_dir is not None and plan.run_dir.parent.name == plan.spec.full_name:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+from zoo import env
 from zoo.errors import UsageError
 from zoo.rundir import RunFolder
 
@@ -174,9 +177,28 @@ def _save(fig: Any, plt: Any, run_dir: Path, title: str) -> Path:
     return out
 
 
-def try_plot(run_dir: Path) -> str | None:
-    """Plot after training; a missing matplotlib is a note, never a failed run."""
+def plot_in_background(run_dir: Path) -> str | None:
+    """Start drawing curves.png after training; a missing matplotlib is a note, never a failed run.
+
+    The drawing runs in a detached process, so the command ends as soon as the
+    weights are safe: importing matplotlib and rendering cost about as long as
+    starting torch, which is more than a small model's whole training. The PNG is
+    written atomically; ``zoo plot RUN_DIR`` draws it in the foreground.
+    """
+    if env.no_plots():
+        return None
     if importlib.util.find_spec("matplotlib") is None:
         return "no curves.png: " + PLOTS_HINT
-    plot_run(run_dir)
+    subprocess.Popen(
+        [sys.executable, "-m", "zoo.plots", str(run_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
     return None
+
+
+if __name__ == "__main__":  # the background drawing started by plot_in_background
+    plot_run(sys.argv[1])

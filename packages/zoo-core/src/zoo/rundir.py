@@ -49,6 +49,9 @@ class RunFolder:
         self.path = Path(path)
         self._lock_fd: int | None = None
         self._csv_header: list[str] = []
+        # Open while the run appends: a small model logs thousands of epochs.
+        self._metrics_fh: Any = None
+        self._csv_fh: Any = None
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -130,6 +133,7 @@ class RunFolder:
         return None
 
     def unlock(self) -> None:
+        self.close_logs()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing releases the lock
             self._lock_fd = None
@@ -138,15 +142,25 @@ class RunFolder:
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Add one epoch's record; a torn last line (a crash mid-write) is cut off first."""
         line = json.dumps(clean(record), allow_nan=False) + "\n"
-        with open(self.metrics, "a+b") as fh:
+        fh = self._metrics_fh
+        if fh is None:
+            fh = open(self.metrics, "a+b")  # noqa: SIM115 - kept open until close_logs()
             size = fh.seek(0, os.SEEK_END)
             if size:
                 fh.seek(max(size - 1, 0))
                 if fh.read(1) != b"\n":
                     self._cut_torn_tail(fh, size)
-            fh.write(line.encode("utf-8"))
-            fh.flush()
+            self._metrics_fh = fh
+        fh.write(line.encode("utf-8"))
+        fh.flush()  # each record reaches the OS at once: a crash loses at most the line being written
         self._append_csv(record)
+
+    def close_logs(self) -> None:
+        """Close the metrics files the run keeps open for appending."""
+        for fh in (self._metrics_fh, self._csv_fh):
+            if fh is not None:
+                fh.close()
+        self._metrics_fh = self._csv_fh = None
 
     @staticmethod
     def _cut_torn_tail(fh: Any, size: int) -> None:
@@ -166,12 +180,13 @@ class RunFolder:
         if not header and path.exists():
             with open(path, encoding="utf-8", newline="") as fh:
                 header = next(csv.reader(fh), [])
-        if not header:
-            header = list(row)
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                csv.writer(fh).writerow(header)
-        with open(path, "a", encoding="utf-8", newline="") as fh:
-            csv.writer(fh).writerow([row.get(k, "") for k in header])
+        if self._csv_fh is None:
+            self._csv_fh = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - see close_logs()
+            if not header:
+                header = list(row)
+                csv.writer(self._csv_fh).writerow(header)
+        csv.writer(self._csv_fh).writerow([row.get(k, "") for k in header])
+        self._csv_fh.flush()
         self._csv_header = header
 
     def read_metrics(self, warn: bool = True) -> list[dict[str, Any]]:
@@ -199,6 +214,7 @@ class RunFolder:
 
     def keep_metrics(self, upto_epoch: int) -> list[dict[str, Any]]:
         """Drop records after ``upto_epoch`` (a crash between log and save); return the rest."""
+        self.close_logs()  # the files are replaced below
         rows = [r for r in self.read_metrics() if r["epoch"] <= upto_epoch]
         temp = self.path / f".{METRICS}.tmp-{os.getpid()}"
         temp.write_text("".join(json.dumps(clean(r), allow_nan=False) + "\n" for r in rows), encoding="utf-8")

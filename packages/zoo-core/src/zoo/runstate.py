@@ -29,7 +29,7 @@ class RunState:
     def __init__(self, trainer: Trainer) -> None:
         self.t = trainer
 
-    def metadata(self, epoch: int, record: dict[str, Any] | None) -> dict[str, Any]:
+    def metadata(self, epoch: int, record: dict[str, Any] | None, step: int | None = None) -> dict[str, Any]:
         t, plan = self.t, self.t.plan
         meta = base_metadata(plan.spec, t.config)
         meta.update(
@@ -37,7 +37,7 @@ class RunState:
             hparams=plan.hparams.as_dict(),
             seed=plan.seed,
             epoch=epoch,
-            step=t.global_step,
+            step=t.global_step if step is None else step,
             metrics=clean(record or (t.history[-1] if t.history else {})),
             dataset=plan.dataset.full_name,
             data_options=plan.shareable_data_options(),
@@ -79,16 +79,20 @@ class RunState:
     def keep_best(self, epoch: int, record: dict[str, Any]) -> None:
         """Hold the best weights in memory; ``flush_best`` writes them at the next save point."""
         state = {k: v.detach().clone() for k, v in self.t.module.state_dict().items()}
-        self.pending_best: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = (
-            self.metadata(epoch + 1, record),
+        # The metadata is built only when written: a small model improves on most of
+        # thousands of epochs, and only the last improvement before a save point is kept.
+        self.pending_best: tuple[int, dict[str, Any], int, dict[str, torch.Tensor]] | None = (
+            epoch + 1,
+            record,
+            self.t.global_step,
             state,
         )
 
     def flush_best(self, durable: bool) -> None:
         pending = getattr(self, "pending_best", None)
         if pending is not None and self.t.dist.is_main:
-            meta, state = pending
-            save_checkpoint(self.t.folder.best, state, meta, durable=durable)
+            epoch, record, step, state = pending
+            save_checkpoint(self.t.folder.best, state, self.metadata(epoch, record, step), durable=durable)
         self.pending_best = None
 
     def save_last(self, epoch: int, ctx_done: int, durable: bool) -> None:
