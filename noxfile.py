@@ -10,6 +10,7 @@ zoo-core, one plugin and torch.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import nox
@@ -36,6 +37,13 @@ nox.options.sessions = [
     "isolated-seq",
 ]
 nox.options.reuse_existing_virtualenvs = False
+
+
+def _test_order(session: nox.Session) -> list[str]:
+    """A fresh random test order per run, logged so that a failing order can be replayed."""
+    seed = os.environ.get("ZOO_TEST_SEED") or str(random.randrange(2**31))
+    session.log(f"test order: --randomly-seed={seed} (replay with ZOO_TEST_SEED={seed} nox)")
+    return [f"--randomly-seed={seed}"]
 
 
 def _site_packages(session: nox.Session) -> Path:
@@ -110,7 +118,15 @@ def tests(session: nox.Session) -> None:
         *(str(PACKAGES / d) for d in PLUGINS.values()),
     )
     args = session.posargs or ["tests", "--ignore", "tests/test_serve_browser.py"]
-    session.run("pytest", "-q", "-n", WORKERS, *args, env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")})
+    session.run(
+        "pytest",
+        "-q",
+        "-n",
+        WORKERS,
+        *_test_order(session),
+        *args,
+        env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")},
+    )
 
 
 @nox.session
@@ -144,6 +160,7 @@ def _isolated(session: nox.Session, namespace: str) -> None:
         "-q",
         "-n",
         WORKERS,
+        *_test_order(session),
         f"packages/{dist}/tests",
         env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "d")},
     )
