@@ -107,7 +107,7 @@ def tests(session: nox.Session) -> None:
     """Core and the whole together: every plugin installed (and the README's example plugin).
 
     Each plugin's own tests run in its isolated session, with nothing else installed.
-    pytest-randomly shuffles the order on every run and prints the seed to replay it.
+    The order is random on every run; its seed is logged (see ``_test_order``).
     """
     _with_torch(session)
     session.install(

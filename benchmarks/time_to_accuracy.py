@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from settle import settle
+
 TARGETS = {"cnn": 0.99, "fc": 0.98}
 NOTES_EPOCHS = 10
 
@@ -147,14 +149,6 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.Comple
     return wall, proc
 
 
-def settle(png: Path, seconds: float = 60.0) -> None:
-    """Let zoo's background plot finish, so it never shares the cores with the next command."""
-    deadline = time.monotonic() + seconds
-    while not png.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)
-
-
 def summarize(history: list[dict[str, Any]], target: float) -> dict[str, Any]:
     seconds = [float(h["seconds"]) for h in history]
     accuracy = [float(h["val_accuracy"]) for h in history]
@@ -184,22 +178,24 @@ def run_zoo(model: str, args: argparse.Namespace, seed: int, folder: Path, env: 
     return {"command": " ".join(cmd[1:]), "wall_seconds": round(wall, 2), **summarize(history, TARGETS[model])}
 
 
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
 def unpacked_mnist(data_dir: str, scratch: Path) -> str:
     """A root torchvision's ``datasets.MNIST(download=False)`` reads: it wants the raw files unpacked.
 
     zoo reads the ``.gz`` files as they are; a folder holding only those (read-only,
     say) gets an unpacked copy in ``scratch``, made before anything is timed.
     """
-    raw = Path(data_dir) / "MNIST" / "raw"
-    if all((raw / name).is_file() for name in MNIST_FILES):
+    from zoo_vision import mnist
+
+    found = mnist.locate(mnist.raw_folder(Path(data_dir)))
+    if all(path is not None and path.suffix != ".gz" for path in found.values()):
         return data_dir
-    target = scratch / "MNIST" / "raw"
+    target = mnist.raw_folder(scratch)
     target.mkdir(parents=True, exist_ok=True)
-    for name in MNIST_FILES:
-        with gzip.open(raw / f"{name}.gz", "rb") as src, open(target / name, "wb") as dst:
+    for name, path in found.items():
+        if path is None:
+            raise SystemExit(f"{name}(.gz) is missing under {mnist.raw_folder(Path(data_dir))}")
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as src, open(target / name, "wb") as dst:
             shutil.copyfileobj(src, dst)
     return str(scratch)
 

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from settle import settle
+
 
 def timed(cmd: list[str], env: dict[str, str], cwd: str) -> float:
     started = time.perf_counter()
@@ -28,14 +30,6 @@ def timed(cmd: list[str], env: dict[str, str], cwd: str) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     return seconds
-
-
-def settle(png: Path, seconds: float = 60.0) -> None:
-    """Let the run's background plot finish, so it never shares the cores with the next timing."""
-    deadline = time.monotonic() + seconds
-    while not png.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)
 
 
 def main() -> None:
