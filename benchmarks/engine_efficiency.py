@@ -7,7 +7,9 @@ shuffled pass of optimizer steps, then an evaluation pass over the test images. 
 loop keeps the normalized float images on the device and indexes them directly; zoo
 uses its real path (``zoo.train``: uint8 on the device, normalized per batch, the run
 folder, checkpoints, metrics). Each side runs in its own process, so each has its own
-peak memory. Steady state is the median samples/s of the epochs after the first.
+peak memory. Steady state is the median samples/s of the epochs after the first; each
+side runs ``--repeat`` times, interleaved (bare, zoo, zoo, bare, ...) so that a busy or
+warming machine weighs on both alike, and the median of its runs counts.
 Goal: zoo >= 90 % of the bare loop. Resident memory is sampled at the end of every epoch
 and must not grow with epochs.
 
@@ -22,6 +24,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -173,6 +176,23 @@ def grows(epoch_rss: list[float]) -> bool:
     return last - first > max(20.0, 0.05 * first)
 
 
+def run_order(repeat: int) -> list[str]:
+    """bare, zoo, zoo, bare, bare, zoo, ...: each side as often early as late, so drift cancels."""
+    pairs = [("bare", "zoo") if i % 2 == 0 else ("zoo", "bare") for i in range(repeat)]
+    return [side for pair in pairs for side in pair]
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median steady rate over the runs of one side, with every run kept for reading."""
+    return {
+        "steady_samples_per_s": round(statistics.median(r["steady_samples_per_s"] for r in results), 1),
+        "rss_grows": any(r["rss_grows"] for r in results),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "peak_device_mb": results[0]["peak_device_mb"],
+        "runs": results,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="cnn", choices=["cnn", "fc"])
@@ -180,6 +200,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train-samples", type=int, default=60000)
     parser.add_argument("--test-samples", type=int, default=10000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side, interleaved (default 3)")
     parser.add_argument("--side", choices=["zoo", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,11 +209,13 @@ def main() -> None:
         result["peak_rss_mb"] = round(peak_rss_mb(), 1)
         print(json.dumps(result))
         return
-    env = {**os.environ, "ZOO_LOAD_PLUGINS": "vision", "ZOO_OFFLINE": "1"}
-    sides: dict[str, Any] = {}
+    # No curves.png: a background drawing must not share the cores with the next run.
+    env = {**os.environ, "ZOO_LOAD_PLUGINS": "vision", "ZOO_OFFLINE": "1", "ZOO_NO_PLOTS": "1"}
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "zoo": []}
     with tempfile.TemporaryDirectory(prefix="engine-") as tmp:
         write_synthetic(Path(tmp), args.train_samples, args.test_samples)
-        for side in ("bare", "zoo"):
+        for side in run_order(args.repeat):
+            shutil.rmtree(Path(tmp) / "run", ignore_errors=True)
             cmd = [sys.executable, __file__, "--side", side, "--data-dir", str(Path(tmp))]
             cmd += ["--model", args.model, "--device", args.device, "--epochs", str(args.epochs)]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -202,7 +225,9 @@ def main() -> None:
             result["samples_per_s"] = [round(r, 1) for r in result["samples_per_s"]]
             result["steady_samples_per_s"] = round(steady(result["samples_per_s"]), 1)
             result["rss_grows"] = grows(result["epoch_rss_mb"])
-            sides[side] = result
+            runs[side].append(result)
+            print(f"{side}: {result['steady_samples_per_s']:,.0f} samples/s steady", file=sys.stderr, flush=True)
+    sides = {side: summarize(results) for side, results in runs.items()}
     efficiency = sides["zoo"]["steady_samples_per_s"] / sides["bare"]["steady_samples_per_s"]
     import torch
 
@@ -213,6 +238,7 @@ def main() -> None:
                 "device": args.device,
                 "batch_size": recipe_hparams(args.model, args.device)["batch_size"],
                 "epochs": args.epochs,
+                "repeat": args.repeat,
                 "train_samples": args.train_samples,
                 "test_samples": args.test_samples,
                 "machine": {

@@ -27,6 +27,8 @@ from zoo.distributed import DistEnv
 from zoo.epoch import EpochContext, StopRequested
 from zoo.errors import TrainingError, UsageError, ZooError
 from zoo.evaluate import evaluate_split
+from zoo.hostmem import keep_freed_memory
+from zoo.optim import make_optimizer
 from zoo.plan import Plan
 from zoo.progress import Reporter
 from zoo.registry import build_model
@@ -70,6 +72,8 @@ class Trainer:
         self.device = backend.torch_device(
             dist.local_rank if dist.enabled and backend.name != "cpu" else plan.device_index
         )
+        if self.device.type == "cpu":
+            keep_freed_memory()  # activations are reused every step: keep them off the page-fault path
         self.autocast_dtype = AUTOCAST[plan.precision]
         if plan.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -129,13 +133,7 @@ class Trainer:
 
     def _make_optimizer(self) -> None:
         h = self.plan.hparams
-        params = self.module.parameters()
-        if h.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(params, lr=h.lr, momentum=h.momentum, weight_decay=h.weight_decay)
-        elif h.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=h.lr, weight_decay=h.weight_decay)
-        else:
-            self.optimizer = torch.optim.AdamW(params, lr=h.lr, weight_decay=h.weight_decay)
+        self.optimizer = make_optimizer(h.optimizer, self.module.parameters(), h.lr, h.momentum, h.weight_decay)
         steps = max(self.steps_per_epoch() * h.epochs, 1)
         if h.schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=steps)

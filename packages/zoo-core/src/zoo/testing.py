@@ -151,6 +151,7 @@ def _model_checks(spec: ModelSpec, registry: Registry) -> Iterator[tuple[str, Ca
 
     from zoo.adapter import ModelAdapter, adapter_for
     from zoo.checkpoint import base_metadata, load_checkpoint, save_checkpoint
+    from zoo.optim import SGD
     from zoo.registry import build_model
 
     state: dict[str, Any] = {}
@@ -191,7 +192,7 @@ def _model_checks(spec: ModelSpec, registry: Registry) -> Iterator[tuple[str, Ca
         loss = adapter.loss(outputs, y)
         if loss.dim() != 0 or not bool(torch.isfinite(loss)):
             return f"the loss must be a finite scalar, got shape {tuple(loss.shape)} value {loss.detach()}"
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+        optimizer = SGD(model.parameters(), lr=1e-3)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
