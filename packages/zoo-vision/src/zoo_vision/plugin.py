@@ -26,41 +26,10 @@ SEED = Recipe(
     {"epochs": 10, "batch_size": 32, "lr": 0.01, "optimizer": "sgd", "momentum": 0.5, "schedule": "none"},
 )
 
-CNN_DEFAULT = Recipe(
-    "default",
-    "time-to-accuracy on a GPU: AdamW with a one-cycle schedule, batch 128, 15 epochs",
-    {
-        "epochs": 15,
-        "batch_size": 128,
-        "lr": 0.01,
-        "optimizer": "adamw",
-        "momentum": 0.0,
-        "weight_decay": 0.0001,
-        "schedule": "onecycle",
-    },
-    device="accelerator",
-    target=("val_accuracy", 0.99),
-)
-
-FC_DEFAULT = Recipe(
-    "default",
-    "time-to-accuracy on a GPU: AdamW with a one-cycle schedule, batch 128, 8 epochs",
-    {
-        "epochs": 8,
-        "batch_size": 128,
-        "lr": 0.002,
-        "optimizer": "adamw",
-        "momentum": 0.0,
-        "weight_decay": 0.0001,
-        "schedule": "onecycle",
-    },
-    device="accelerator",
-    target=("val_accuracy", 0.98),
-)
-
 #: CPU recipes: as few passes over the 60,000 images as reach the target, on large
 #: batches. Each is offered twice: as the CPU variant of ``default`` (picked when
-#: training on a CPU) and under its own name ``cpu``, to ask for it anywhere.
+#: training on a CPU) and under its own name ``cpu``, to ask for it anywhere
+#: (the published weights name it).
 CNN_CPU_HPARAMS: dict[str, Any] = {
     "epochs": 6,
     "batch_size": 256,
@@ -81,6 +50,25 @@ FC_CPU_HPARAMS: dict[str, Any] = {
     "schedule": "onecycle",
 }
 FC_CPU_SUMMARY = "time-to-accuracy on a CPU: AdamW with a one-cycle schedule, batch 256, 5 epochs"
+#: On an accelerator the same settings: a few hundred steps of batch 256 per epoch keep a
+#: GPU busy, and the fewest passes that reach the target on every seed measured are
+#: also the shortest time to it there (a batch of 128 needed 10 of 15 epochs).
+CNN_DEFAULT = Recipe(
+    "default",
+    "time-to-accuracy on a GPU: AdamW with a one-cycle schedule, batch 256, 6 epochs",
+    CNN_CPU_HPARAMS,
+    device="accelerator",
+    target=("val_accuracy", 0.99),
+    expected=(0.989, 0.995),
+)
+FC_DEFAULT = Recipe(
+    "default",
+    "time-to-accuracy on a GPU: AdamW with a one-cycle schedule, batch 256, 5 epochs",
+    FC_CPU_HPARAMS,
+    device="accelerator",
+    target=("val_accuracy", 0.98),
+    expected=(0.979, 0.986),
+)
 CNN_CPU = tuple(
     Recipe(
         name,
