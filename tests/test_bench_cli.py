@@ -68,6 +68,17 @@ def test_bench_table_flags_final_metric_out_of_range(zoo_cli: Runner, tmp_path: 
     assert "1 run(s) flagged: toy.line default" in result.stderr
 
 
+def test_bench_fails_a_target_on_a_metric_the_run_never_reports(zoo_cli: Runner, tmp_path: Path) -> None:
+    site = bench_site(tmp_path, (0.0, 100.0))
+    init = site / "toyplug" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8").replace('("accuracy", 0.5)', '("val_accuracy", 0.5)'))
+    result = zoo_cli("bench", "toy.mlp", "--quick", "--device", "cpu", "--json", sites=(site,))
+    assert result.returncode == 1, result.stdout + result.stderr
+    row = next(r for r in json.loads(result.stdout) if r["recipe"] == "default")
+    assert row["status"] == "failed" and row["flagged"] is True
+    assert "no metric 'val_accuracy'" in row["reason"] and "accuracy, loss" in row["reason"]
+
+
 def test_bench_skips_a_model_without_offline_data(zoo_cli: Runner, tmp_path: Path) -> None:
     site = bench_site(tmp_path, (0.0, 100.0))
     impl = site / "toyplug" / "impl.py"

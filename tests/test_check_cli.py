@@ -7,7 +7,7 @@ from pathlib import Path
 
 from zoo_testkit import Runner, write_plugin
 
-# Three models, each broken in one way a plugin author can get wrong.
+# Four models, each broken in one way a plugin author can get wrong.
 BROKEN_PLUGIN = """
 from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
 
@@ -27,6 +27,10 @@ def zoo_register_models(register):
                        **common))
     register(ModelSpec("option", "declares an int option with a str default", builder="brokenplug.impl:good",
                        predict_options=(Option("top", "3", "how many", kind="int"),), **common))
+    targeted = (Recipe("default", "sgd", {"epochs": 1, "batch_size": 4, "lr": 0.1},
+                       target=("val_accuracy", 0.9)),)
+    register(ModelSpec("target", "targets a metric evaluation never names", builder="brokenplug.impl:good",
+                       **{**common, "recipes": targeted}))
 """
 
 BROKEN_IMPL = """
@@ -70,6 +74,7 @@ def test_first_party_plugins_pass(zoo_cli: Runner) -> None:
         "registers without torch",
         "metadata is complete",
         "trains a step on a sample",
+        "recipe targets name reported metrics",
         "save and load round-trip",
         "predicts its examples",
     }
@@ -90,7 +95,11 @@ def test_broken_plugin_fails_with_a_report_per_model(zoo_cli: Runner, tmp_path: 
     assert any("broken.shape: trains a step" in f and "3 classes but the model outputs 1" in f for f in fails), fails
     assert any("broken.amnesia: save and load round-trip" in f and "differ" in f for f in fails), fails
     assert any("broken.option: metadata" in f and "--top is declared int" in f for f in fails), fails
-    assert len(fails) == 3 and "3 failed" in lines[-1]
+    assert any(
+        "broken.target: recipe targets" in f and "default targets 'val_accuracy'" in f and "reports accuracy, loss" in f
+        for f in fails
+    ), fails
+    assert len(fails) == 4 and "4 failed" in lines[-1]
     as_json = json.loads(zoo_cli("check", "broken", "--json", sites=(site,), env={"ZOO_LOAD_PLUGINS": "broken"}).stdout)
     assert {r["plugin"] for r in as_json} == {"broken"}
 

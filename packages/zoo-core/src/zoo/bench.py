@@ -222,6 +222,14 @@ def fill(row: BenchRow, result: dict[str, Any], cap: int | None) -> None:
     row.full_length = cap is None or int(result.get("recipe_epochs", 0)) <= cap
     key = f"val_{row.metric}"
     values = [h.get(key) for h in history]
+    if history and all(v is None for v in values):
+        reported = sorted(k[len("val_") :] for k in history[-1] if k.startswith("val_"))
+        row.status = "failed"
+        row.reason = (
+            f"the run reports no metric {row.metric!r} (the recipe's target or the main metric); "
+            f"it reports: {', '.join(reported) or 'none'}"
+        )
+        return
     seconds = [float(h.get("seconds", 0.0)) for h in history]
     row.train_seconds = round(sum(seconds), 3)
     rates = [float(h["samples_per_s"]) for h in history if h.get("samples_per_s")]

@@ -196,8 +196,15 @@ def _model_checks(spec: ModelSpec, registry: Registry) -> Iterator[tuple[str, Ca
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        state.update(model=model, x=x, bundle=bundle, config=config)
+        state.update(model=model, x=x, y=y, outputs=outputs.detach(), bundle=bundle, config=config)
         return None
+
+    def targets() -> str | None:
+        adapter, bundle = state["adapter"], state["bundle"]
+        stats = adapter.batch_stats(state["outputs"], state["y"], bundle.num_classes)
+        reported = {"loss", *adapter.finalize(stats)}
+        wrong = [f"{r.name} targets {r.target[0]!r}" for r in spec.recipes if r.target and r.target[0] not in reported]
+        return f"recipe {'; '.join(wrong)}, but evaluation reports {', '.join(sorted(reported))}" if wrong else None
 
     def round_trips() -> str | None:
         model, x = state["model"], state["x"]
@@ -241,6 +248,8 @@ def _model_checks(spec: ModelSpec, registry: Registry) -> Iterator[tuple[str, Ca
     yield "references resolve", references
     yield "builds", builds
     yield "trains a step on a sample", trains
+    if any(r.target for r in spec.recipes):
+        yield "recipe targets name reported metrics", targets
     yield "save and load round-trip", round_trips
     yield "predicts its examples", predicts
     if spec.weights:

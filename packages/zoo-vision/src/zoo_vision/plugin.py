@@ -58,7 +58,7 @@ CNN_DEFAULT = Recipe(
     "time-to-accuracy on a GPU: AdamW with a one-cycle schedule, batch 256, 6 epochs",
     CNN_CPU_HPARAMS,
     device="accelerator",
-    target=("val_accuracy", 0.99),
+    target=("accuracy", 0.99),
     expected=(0.989, 0.995),
 )
 FC_DEFAULT = Recipe(
@@ -66,7 +66,7 @@ FC_DEFAULT = Recipe(
     "time-to-accuracy on a GPU: AdamW with a one-cycle schedule, batch 256, 5 epochs",
     FC_CPU_HPARAMS,
     device="accelerator",
-    target=("val_accuracy", 0.98),
+    target=("accuracy", 0.98),
     expected=(0.979, 0.986),
 )
 CNN_CPU = tuple(
@@ -75,7 +75,7 @@ CNN_CPU = tuple(
         CNN_CPU_SUMMARY,
         CNN_CPU_HPARAMS,
         device="cpu",
-        target=("val_accuracy", 0.99),
+        target=("accuracy", 0.99),
         expected=(0.989, 0.995),
     )
     for name in ("default", "cpu")
@@ -86,7 +86,7 @@ FC_CPU = tuple(
         FC_CPU_SUMMARY,
         FC_CPU_HPARAMS,
         device="cpu",
-        target=("val_accuracy", 0.98),
+        target=("accuracy", 0.98),
         expected=(0.979, 0.986),
     )
     for name in ("default", "cpu")
