@@ -19,33 +19,21 @@ from torch.optim import Optimizer
 
 __all__ = ["SGD", "Adam", "AdamW", "make_optimizer"]
 
-_BASE = Optimizer
-
-
-def _bare(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The function under torch's decorators (they keep ``__wrapped__``)."""
-    return inspect.unwrap(fn)
-
-
-_ADD_GROUP = _bare(_BASE.add_param_group)
-_ZERO_GRAD = _bare(_BASE.zero_grad)
-_STATE_DICT = _bare(_BASE.state_dict)
-_LOAD_STATE_DICT = _bare(_BASE.load_state_dict)
+# Optimizer's own methods, under torch's decorators (which keep ``__wrapped__``).
+_ADD_GROUP = inspect.unwrap(Optimizer.add_param_group)
+_ZERO_GRAD = inspect.unwrap(Optimizer.zero_grad)
+_STATE_DICT = inspect.unwrap(Optimizer.state_dict)
+_LOAD_STATE_DICT = inspect.unwrap(Optimizer.load_state_dict)
 
 
 class _Eager(Optimizer):
-    """The shared overrides; ``step`` runs the next class's update under the grad mode it expects."""
+    """The shared overrides; ``step`` runs the class's bare update under the grad mode it expects."""
 
-    _bare_step: Callable[..., Any]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        base = next(k for k in cls.__mro__[1:] if k is not _Eager and "step" in vars(k))
-        cls._bare_step = staticmethod(_bare(vars(base)["step"]))
+    _update: Callable[..., Any]
 
     def step(self, closure: Callable[[], float] | None = None) -> Any:
         with torch.set_grad_enabled(bool(self.defaults["differentiable"])):
-            return self._bare_step(self, closure)
+            return self._update(self, closure)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         _ADD_GROUP(self, param_group)
@@ -63,13 +51,19 @@ class _Eager(Optimizer):
 class SGD(_Eager, torch.optim.SGD):
     """``torch.optim.SGD`` without the torch._dynamo import."""
 
+    _update = staticmethod(inspect.unwrap(torch.optim.SGD.step))
+
 
 class Adam(_Eager, torch.optim.Adam):
     """``torch.optim.Adam`` without the torch._dynamo import."""
 
+    _update = staticmethod(inspect.unwrap(torch.optim.Adam.step))
+
 
 class AdamW(_Eager, torch.optim.AdamW):
     """``torch.optim.AdamW`` without the torch._dynamo import."""
+
+    _update = staticmethod(inspect.unwrap(torch.optim.AdamW.step))
 
 
 def make_optimizer(
