@@ -113,12 +113,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(*checkpoints: str | Path, cwd: Path, timeout: float = 90) -> Iterator[str]:
-    """``zoo serve`` as a real subprocess on a free 127.0.0.1 port; yields its base URL."""
+def serving(*checkpoints: str | Path, cwd: Path, timeout: float = 90, args: tuple[str, ...] = ()) -> Iterator[str]:
+    """``zoo serve`` (with ``args``) as a real subprocess on a free 127.0.0.1 port; yields its base URL.
+
+    Its output goes to ``cwd / serve-PORT.log``.
+    """
     port = free_port()
     log = (cwd / f"serve-{port}.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zoo", "serve", *map(str, checkpoints), "--port", str(port)],
+        [sys.executable, "-m", "zoo", "serve", *map(str, checkpoints), "--port", str(port), *args],
         cwd=cwd,
         env=zoo_env(),
         stdout=log,

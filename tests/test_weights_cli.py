@@ -127,3 +127,19 @@ def test_a_damaged_shipped_file_is_refused_by_name(
     done = zoo_cli("predict", "toy.mlp", "0,3", sites=(site,))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert str(path) in done.stderr and ("expected" in done.stderr)
+
+
+def test_weights_listing_shows_a_modified_or_missing_file(zoo_cli: Runner, weights_site: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(weights_site, site)
+    path = site / "toyplug" / "weights" / "mlp-default.safetensors"
+    listed = zoo_cli("weights", "--json", sites=(site,), check=True)
+    assert [w["status"] for w in json.loads(listed.stdout)] == ["ok"] and "warning" not in listed.stderr
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes: only the hash tells
+    path.write_bytes(bytes(data))
+    table = zoo_cli("weights", sites=(site,), check=True)
+    assert "toy.mlp:default  modified" in table.stdout and "does not match its declaration" in table.stderr
+    path.unlink()
+    missing = zoo_cli("weights", "--json", sites=(site,), check=True)
+    assert [w["status"] for w in json.loads(missing.stdout)] == ["missing"]

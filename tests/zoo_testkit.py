@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from zoo.adapter import ModelAdapter, autograd_epoch
 from zoo.data import DataBundle, TensorSplit
-import os, signal, threading
+import os, signal, threading, time
 
 class CrashingAdapter(ModelAdapter):
     # Adds a method that kills rank 1 once, mid-run, to test elastic restarts.
@@ -59,7 +59,12 @@ class CrashingAdapter(ModelAdapter):
                         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
                         _let_handlers_run()
 
-        return {**super().strategies(), "crash-once": crash_once, "interrupt": interrupt}
+        def slow(ctx):
+            # TOY_EPOCH_SECONDS: each epoch also waits this long, so a test can stop a run mid-way.
+            time.sleep(float(os.environ.get("TOY_EPOCH_SECONDS", "0.2")))
+            autograd_epoch(ctx)
+
+        return {**super().strategies(), "crash-once": crash_once, "interrupt": interrupt, "slow": slow}
 
 def _let_handlers_run():
     # Python runs a signal's handler at the next function call or loop jump in the main

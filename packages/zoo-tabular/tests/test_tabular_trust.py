@@ -1,8 +1,10 @@
 """Trust regressions for zoo-tabular: no local paths in checkpoints, no non-finite weights,
-no memory bombs from metadata, bounded grids, strict CSV and predict inputs."""
+no memory bombs from metadata, bounded grids, strict CSV and predict inputs, CSV files read
+only when regular and inflated under the limit."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -223,3 +225,45 @@ def test_any_bytes_as_csv_give_a_table_or_a_data_error(tmp_path: Path, data: byt
         return
     assert table.rows and all(len(r) == table.width for r in table.rows)
     assert all(math.isfinite(v) and abs(v) <= 3.4028234663852886e38 for r in table.rows for v in r)
+
+
+# -- the CSV file itself: a regular file, bounded before and after gunzip -----------------------
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("folder", "is a folder, not a file"),
+        ("fifo", "is a named pipe (FIFO), not a regular file"),
+        ("zero", "is a symlink to a device, not a regular file"),
+        ("dangling", "is a symlink to a missing file"),
+    ],
+)
+def test_csv_that_is_not_a_regular_file_is_named_for_what_it_is(tmp_path: Path, kind: str, expected: str):
+    path = tmp_path / "data.csv"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(DataError) as info:
+        read_table(path)
+    assert str(info.value).startswith(f"{path}: {expected}")
+
+
+def test_gzipped_csv_is_inflated_under_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    small = tmp_path / "small.csv.gz"
+    small.write_bytes(gzip.compress(b"1,2,0\n3,4,1\n"))
+    assert read_table(small).rows == [[1.0, 2.0, 0.0], [3.0, 4.0, 1.0]]
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(b"1,2,0\n" * (1 << 20), compresslevel=9))  # 6 MiB from ~10 KB
+    monkeypatch.setenv("ZOO_MAX_FILE_MB", "1")
+    with pytest.raises(DataError) as info:
+        read_table(bomb)
+    assert str(info.value).startswith(f"{bomb}: inflates to more than the 1 MiB limit for a CSV data file")
+    assert "ZOO_MAX_FILE_MB" in str(info.value)
+    fake = tmp_path / "fake.csv.gz"
+    fake.write_bytes(b"1,2,0\n")
+    with pytest.raises(DataError, match="ends in .gz but is not gzip data"):
+        read_table(fake)

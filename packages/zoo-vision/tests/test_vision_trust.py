@@ -1,11 +1,14 @@
 """Trust regressions for zoo-vision: checkpoint metadata never picks a server or a folder;
-configs contradicting the data and FIFOs as images are refused."""
+configs contradicting the data and FIFOs as images are refused; IDX files are read only when
+regular, and inflated no further than their header announces."""
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import json
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -16,7 +19,11 @@ import pytest
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from vision_testkit import Cli
+from vision_testkit import Cli, write_mnist
+from zoo.data import DataRequest
+from zoo.errors import DataError
+from zoo_vision import mnist
+from zoo_vision.idx import decode_images
 
 PROXIES = (
     "http_proxy",
@@ -108,3 +115,70 @@ def test_fifo_as_an_image_is_refused_quickly(cli: Cli, fc_run: Path, tmp_path: P
     proc = cli("predict", str(fc_run / "best.safetensors"), str(fifo), cwd=tmp_path, check=False, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "pipe.png" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- IDX files: regular files only, never inflated past what their header announces -------------
+def _mnist_raw(tmp_path: Path) -> Path:
+    return write_mnist(tmp_path, n_train=16, n_test=8)
+
+
+def _fast(data_dir: Path, loader: str = "fast") -> object:
+    """MNIST from ``data_dir`` through the fast path, without downloading."""
+    return mnist.load(DataRequest({"loader": loader, "workers": 0, "mirror": ""}, data_dir, 0, False))
+
+
+def test_idx_gzip_bomb_stops_at_the_size_its_header_announces(tmp_path: Path):
+    header = struct.pack(">HBBIII", 0, 8, 3, 10, 28, 28)
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    bomb.write_bytes(gzip.compress(header + bytes(64 << 20), compresslevel=9))
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(DataError) as info:
+        decode_images(bomb)
+    assert str(info.value).startswith(
+        f"{bomb}: inflates to more than the 7856 bytes its IDX header announces"
+    )
+    huge = tmp_path / "t10k-images-idx3-ubyte.gz"
+    huge.write_bytes(gzip.compress(struct.pack(">HBBIII", 0, 8, 3, 4_000_000_000, 28, 28)))
+    with pytest.raises(
+        DataError, match=r"announces 4000000000 items \(3136000000016 bytes\), more than the 1024 MiB"
+    ):
+        decode_images(huge)
+
+
+def test_unpacking_for_torchvision_is_bounded_and_leaves_nothing_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    raw = _mnist_raw(tmp_path)
+    plain = raw / "train-images-idx3-ubyte"
+    packed = raw / "train-images-idx3-ubyte.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes() + bytes(8 << 20)))
+    plain.unlink()
+    # the fast path reads it first and refuses it; unpacking on its own is bounded the same way
+    with pytest.raises(DataError, match="its IDX header announces"):
+        mnist._ensure_plain({"train-images-idx3-ubyte": packed})
+    assert sorted(p.name for p in raw.iterdir() if p.name.startswith("train-images")) == [packed.name]
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "zero", "sparse"])
+def test_odd_idx_files_are_named_for_what_they_are(tmp_path: Path, kind: str):
+    raw = _mnist_raw(tmp_path)
+    target = raw / "train-images-idx3-ubyte"
+    target.unlink()
+    expected = {
+        "folder": "is a folder, not a file",
+        "fifo": "is a named pipe (FIFO), not a regular file",
+        "zero": "is a symlink to a device, not a regular file",
+        "sparse": "is not an IDX image file: magic number 0x00000000",
+    }[kind]
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "zero":
+        target.symlink_to("/dev/zero")
+    else:
+        with open(target, "wb") as handle:
+            handle.truncate(1 << 30)
+    with pytest.raises(DataError) as info:
+        _fast(tmp_path)
+    assert str(info.value).startswith(f"{target}: {expected}")

@@ -93,7 +93,9 @@ def train(name: str, *, log_every: int | None = None, **overrides: Any) -> Run:
         raise _python_spelling(exc) from None
 
 
-_FLAG = re.compile(r"(?<![\w-])--(?:no-)?([a-z][a-z0-9-]*)(?: (-?\d[\w.+-]*|[A-Z][A-Z_]*\b))?")
+_FLAG = re.compile(
+    r"(?<![\w-])--(?:no-)?([a-z][a-z0-9-]*)(?: (-?\d[\w.+-]*|[A-Z][A-Z_]*\b|(?=\S*[/\\])[^\s,;)]+))?"
+)
 
 
 def _keyword(match: re.Match[str]) -> str:
@@ -101,6 +103,8 @@ def _keyword(match: re.Match[str]) -> str:
     value = match.group(2)
     if match.group(0).startswith("--no-"):
         return f"{key}=False"
+    if value and ("/" in value or "\\" in value):  # a path: a Python string
+        return f"{key}={value!r}"
     return f"{key}={value}" if value else f"{key}="
 
 

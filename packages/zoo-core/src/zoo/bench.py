@@ -265,6 +265,38 @@ def add_speedups(rows: list[BenchRow]) -> None:
                 golden.speedup = round(notes.seconds_to_target / golden.seconds_to_target, 2)
 
 
+#: The fields of a baseline row that ``compare_baseline`` reads, and what each must be.
+BASELINE_TEXT = ("model", "recipe", "device")
+BASELINE_NUMBERS = ("samples_per_s", "seconds_to_target")
+
+
+def check_baseline(data: Any, path: str | Path) -> list[dict[str, Any]]:
+    """The rows of an earlier ``zoo bench --json``, every field the comparison reads checked.
+
+    Done before any run starts, so that a damaged baseline costs nothing: a row that is
+    not an object, a name that is not text, or a rate that is not a non-negative number
+    is one UsageError naming the row and the field.
+    """
+    from zoo.errors import UsageError
+
+    rows = data.get("rows") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise UsageError(f"{path} is not the output of zoo bench --json", hint="it holds a JSON list of rows")
+    for i, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise UsageError(f"{path}: row {i} is not an object (got {type(row).__name__})")
+        for key in BASELINE_TEXT:
+            if not isinstance(row.get(key), str):
+                raise UsageError(f"{path}: row {i}: {key!r} must be text, got {row.get(key)!r:.60}")
+        for key in BASELINE_NUMBERS:
+            value = row.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise UsageError(f"{path}: row {i}: {key!r} must be a non-negative number or null, got {value!r:.60}")
+    return rows
+
+
 def compare_baseline(rows: list[BenchRow], baseline: list[dict[str, Any]], tolerance: float) -> None:
     """Flag runs slower than a saved ``zoo bench --json`` by more than ``tolerance`` (0.25 = 25 %)."""
     earlier = {(b.get("model"), b.get("recipe"), b.get("device")): b for b in baseline}

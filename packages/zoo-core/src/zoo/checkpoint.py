@@ -9,23 +9,27 @@ ever unpickled.
 
 from __future__ import annotations
 
+import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
-from zoo import metadata
-from zoo.errors import CheckpointError, TrainingError, UnknownModelError, UsageError
+from zoo import buildlimit, metadata
+from zoo.buildlimit import BuildLimitError, bounded_build, checkpoint_limit
+from zoo.errors import CheckpointError, TrainingError, UnknownModelError, UsageError, ZooError
 from zoo.registry import get_registry, model_config
 from zoo.safefile import read_header, read_safetensors, write_safetensors
 from zoo.spec import ModelSpec, resolve
 from zoo.version import __version__
 
 MODEL_PREFIX = "model/"
+T = TypeVar("T")
 
 
 def decode_metadata(raw: dict[str, str], path: str | Path) -> dict[str, Any]:
@@ -119,7 +123,54 @@ class LoadedModel:
         items = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
         device = next(iter(self.model.parameters()), torch.empty(0)).device
         data_meta = dict(self.metadata.get("data_meta", {}))
-        return adapter_for(self.spec).predict(self.model, items, data_meta, chosen, device)
+        adapter = adapter_for(self.spec)
+        return plugin_call(
+            self.path, self.spec, "predict", lambda: adapter.predict(self.model, items, data_meta, chosen, device)
+        )
+
+
+def plugin_call(path: str | Path, spec: ModelSpec, what: str, call: Callable[[], T]) -> T:
+    """Run plugin code that reads a checkpoint's metadata; any failure but a ZooError names the file.
+
+    A plugin's adapter interprets ``data_meta`` (labels, statistics, sizes) as it likes, so
+    a damaged or crafted field fails inside plugin code with whatever exception that code
+    raises. Every call site that hands a checkpoint's metadata to a plugin goes through
+    here, so such a failure is one CheckpointError naming the file, for any plugin.
+    """
+    try:
+        return call()
+    except ZooError:
+        raise
+    except Exception as exc:  # plugin code: any exception type is possible
+        text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            path,
+            f"{spec.full_name}'s plugin failed on this checkpoint ({what}: {text[:200]})",
+            hint="its data_meta is damaged or was not written by zoo; use a checkpoint zoo wrote",
+        ) from None
+
+
+def check_plugin_metadata(spec: ModelSpec, meta: dict[str, Any], path: Path) -> None:
+    """Let the plugin read the checkpoint's ``data_meta`` once at load, so damage is found up front.
+
+    ``input_form`` and ``preprocessing`` read every field a plugin needs and allocate
+    nothing. A plugin that refuses a hook with its own usage error (it serves no form,
+    say) is left to say so where the hook is used.
+    """
+    from zoo.adapter import adapter_for
+
+    try:
+        adapter = adapter_for(spec)
+    except ZooError:
+        return  # a broken adapter is reported where it is used
+    data_meta = dict(meta.get("data_meta", {}))
+    for name, hook in (("input_form", adapter.input_form), ("preprocessing", adapter.preprocessing)):
+        try:
+            plugin_call(path, spec, name, lambda hook=hook: hook(data_meta))  # type: ignore[misc]
+        except CheckpointError:
+            raise
+        except ZooError:
+            continue
 
 
 def read_checkpoint(path: str | Path, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -182,13 +233,23 @@ def build_checked(spec: ModelSpec, config: dict[str, Any], tensors: dict[str, to
     """
     builder = resolve(spec.builder)
     arguments = model_config(spec, config)
+    stored = sum(1 for name in tensors if name.startswith(MODEL_PREFIX))
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), bounded_build(checkpoint_limit(stored)):
             shell = builder(**arguments)
         restore_weights(shell, tensors, path, spec.full_name, assign=False)
         model = builder(**arguments)
     except CheckpointError:
         raise
+    except BuildLimitError as exc:
+        shown = json.dumps(config, default=str)
+        raise CheckpointError(
+            path,
+            f"its config asks {spec.full_name} for more than {exc.limit:,} parameters, buffers and submodules, "
+            f"but the file holds {stored} tensors (build limit: {buildlimit.SLACK} plus {buildlimit.PER_TENSOR} "
+            f"per stored tensor); config {shown:.120}",
+            hint="the config does not match the weights; the file is damaged or was not written by zoo",
+        ) from None
     except UsageError as exc:
         raise CheckpointError(path, f"its config cannot build {spec.full_name}: {exc.message}") from None
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -203,6 +264,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     spec = spec_for(meta, path)
     model = build_checked(spec, meta["config"], tensors, path)
     restore_weights(model, tensors, path, spec.full_name)
+    check_plugin_metadata(spec, meta, path)
     model.to(device).eval()
     return LoadedModel(model=model, metadata=meta, spec=spec, path=path)
 

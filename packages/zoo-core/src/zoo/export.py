@@ -4,6 +4,11 @@ The plugin's adapter supplies the example inputs and, if needed, a wrapper modul
 this module only drives PyTorch's exporters, writes the metadata a consumer needs
 (model, task, labels or vocabulary, preprocessing) and then runs the exported file
 on a batch of a different size to prove that it agrees with PyTorch.
+
+The output is checked before anything is exported (never an input, a symlink, a
+folder or a device) and written to a temporary file beside it that replaces it only
+when complete. The example inputs' size, which the checkpoint's ``data_meta`` decides,
+is measured on the meta device first and bounded by ``MAX_EXAMPLE_BYTES``.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import torch
 from torch import nn
 
 from zoo.adapter import ModelAdapter, adapter_for
-from zoo.checkpoint import LoadedModel
-from zoo.errors import UsageError, ZooError
+from zoo.checkpoint import LoadedModel, plugin_call
+from zoo.errors import CheckpointError, UsageError, ZooError
+from zoo.outpath import atomic_output, check_output
 from zoo.version import __version__
 
 FORMATS = ("onnx", "pt2")
@@ -32,6 +38,8 @@ TOLERANCE = 1e-4
 #: Batch size for checking: not the traced one, so a fixed batch dimension shows up.
 CHECK_BATCH = 3
 EXPORT_EXTRA = "pip install 'zoo-core[export]'"
+#: Largest example batch (trace or check) export builds from a checkpoint's data_meta, in bytes.
+MAX_EXAMPLE_BYTES = 256 << 20
 
 
 class ExportError(ZooError):
@@ -58,17 +66,38 @@ class ExportResult:
         }
 
 
-def load_ref(ref: str | Path) -> LoadedModel:
+def load_ref(ref: str | Path, path: Path | None = None) -> LoadedModel:
     """A served or exported model: a checkpoint, a run folder or published weights NAME[:TAG]."""
     from zoo.weights import open_weights
 
-    return open_weights(ref, device="cpu")
+    return open_weights(ref, device="cpu", path=path)
+
+
+def default_output(ref: str | Path, source: Path, fmt: str) -> Path:
+    """In the current folder, never beside the input: the checkpoint's name, or NAME[-TAG] for weights.
+
+    A run folder's checkpoints are all called best/last, so a run exports under its model's name.
+    """
+    from zoo.weights import DEFAULT_TAG, looks_like_path
+
+    if looks_like_path(ref):
+        if Path(ref).is_dir():
+            from zoo.safefile import read_header
+
+            model = read_header(source)[1].get("model", "")
+            stem = model if re.fullmatch(r"[\w.-]+", model) else source.stem
+            return Path(f"{stem}.{fmt}")
+        return Path(f"{source.stem}.{fmt}")
+    name, _, tag = str(ref).partition(":")
+    return Path(f"{name}{'' if tag in ('', DEFAULT_TAG) else '-' + tag}.{fmt}")
 
 
 def export_metadata(loaded: LoadedModel, adapter: ModelAdapter, example: torch.Tensor) -> dict[str, Any]:
     """Everything a consumer of the exported file needs to feed it and read its output."""
     meta = loaded.metadata
     data_meta = meta.get("data_meta", {})
+    preprocessing = plugin_call(loaded.path, loaded.spec, "preprocessing", lambda: adapter.preprocessing(data_meta))
+    form = plugin_call(loaded.path, loaded.spec, "input_form", lambda: adapter.input_form(data_meta))
     return {
         "format": "zoo-export",
         "model": loaded.spec.full_name,
@@ -87,9 +116,37 @@ def export_metadata(loaded: LoadedModel, adapter: ModelAdapter, example: torch.T
         "output": {"name": "output", "description": loaded.spec.output_shape},
         "labels": data_meta.get("classes"),
         "vocab": data_meta.get("vocab"),
-        "preprocessing": adapter.preprocessing(data_meta),
-        "input_form": adapter.input_form(data_meta),
+        "preprocessing": preprocessing,
+        "input_form": form,
     }
+
+
+def example_batch(adapter: ModelAdapter, loaded: LoadedModel, batch: int) -> torch.Tensor:
+    """The adapter's example inputs, after their size was measured on the meta device and bounded.
+
+    A plugin whose ``example_batch`` cannot run on the meta device is simply called; its
+    failures, like every plugin failure on this checkpoint's metadata, name the file.
+    """
+    data_meta = loaded.metadata.get("data_meta", {})
+    try:
+        with torch.device("meta"):
+            shape_only = adapter.example_batch(data_meta, batch, loaded.model)
+    except ZooError:
+        raise
+    except Exception:  # not every plugin's code runs on the meta device
+        shape_only = None
+    if isinstance(shape_only, torch.Tensor):
+        size = shape_only.numel() * shape_only.element_size()
+        if size > MAX_EXAMPLE_BYTES:
+            raise CheckpointError(
+                loaded.path,
+                f"its data_meta asks for example inputs of shape {tuple(shape_only.shape)} ({size / 2**20:,.0f} MiB), "
+                f"more than the {MAX_EXAMPLE_BYTES >> 20} MiB limit for an export's example batch",
+                hint="data_meta (an image size, a sequence length, a feature count) is damaged",
+            )
+    return plugin_call(
+        loaded.path, loaded.spec, "example_batch", lambda: adapter.example_batch(data_meta, batch, loaded.model)
+    )
 
 
 def export_checkpoint(
@@ -100,23 +157,32 @@ def export_checkpoint(
         raise UsageError(f"unknown export format {fmt!r}", hint="use --format onnx or --format pt2")
     if fmt == "onnx":
         _require("onnx", "onnxscript")
-    loaded = load_ref(ref)
+    from zoo.weights import checkpoint_file
+
+    source = checkpoint_file(ref)
+    path = check_output(out if out else default_output(ref, source, fmt), inputs=[source])
+    meta_path = check_output(path.with_name(path.name + ".json"), inputs=[source]) if fmt == "pt2" else None
+    loaded = load_ref(ref, path=source)
     adapter = adapter_for(loaded.spec)
     data_meta = loaded.metadata.get("data_meta", {})
-    module = adapter.export_module(loaded.model, data_meta).eval()
-    example = adapter.example_batch(data_meta, 2, loaded.model)
-    path = Path(out) if out else loaded.path.with_suffix(f".{fmt}")
-    if path.parent and not path.parent.exists():
-        raise UsageError(f"{path.parent}: no such folder", hint="create it or pick another -o FILE")
+    module = plugin_call(source, loaded.spec, "export_module", lambda: adapter.export_module(loaded.model, data_meta))
+    module = module.eval()
+    example = example_batch(adapter, loaded, 2)
     metadata = export_metadata(loaded, adapter, example)
-    if fmt == "onnx":
-        exporter = _export_onnx(module, example, path, metadata)
-        meta_path = None
-    else:
-        exporter = _export_pt2(module, example, path)
-        meta_path = path.with_name(path.name + ".json")
-        meta_path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-    diff = _check(module, adapter, data_meta, loaded, path, fmt, tolerance) if check else None
+    try:
+        with atomic_output(path, suffix=f".{fmt}") as temp:
+            if fmt == "onnx":
+                exporter = _export_onnx(module, example, temp, metadata)
+            else:
+                exporter = _export_pt2(module, example, temp)
+            if meta_path is not None:
+                with atomic_output(meta_path) as meta_temp:
+                    meta_temp.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"{path}: cannot be written: {exc.strerror or exc}", hint="free some space or give another -o FILE"
+        ) from None
+    diff = _check(module, adapter, loaded, path, fmt, tolerance) if check else None
     return ExportResult(path, meta_path, exporter, diff, tolerance)
 
 
@@ -138,6 +204,8 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, path: Path, metadata:
         assert program is not None
         program.save(str(path))
         exporter = "torch.onnx (dynamo)"
+    except OSError:
+        raise  # the disk, not the model: reported as a write error
     except Exception as exc:  # the exporter's own error types vary by release
         failures.append(exc)
         try:
@@ -152,6 +220,8 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, path: Path, metadata:
                     dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
                 )
             exporter = "torch.onnx (torchscript)"
+        except OSError:
+            raise
         except Exception as second:
             failures.append(second)
             raise _failure("ONNX", failures) from None
@@ -164,6 +234,8 @@ def _export_pt2(module: nn.Module, example: torch.Tensor, path: Path) -> str:
         with _quiet():
             program = torch.export.export(module, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
             torch.export.save(program, str(path))
+    except OSError:
+        raise
     except Exception as exc:
         raise _failure("pt2", [exc]) from None
     return "torch.export"
@@ -220,14 +292,13 @@ def _quiet() -> Any:
 def _check(
     module: nn.Module,
     adapter: ModelAdapter,
-    data_meta: dict[str, Any],
     loaded: LoadedModel,
     path: Path,
     fmt: str,
     tolerance: float,
 ) -> float | None:
     """Max abs difference between PyTorch and the exported file on a fresh batch; None if unchecked."""
-    x = adapter.example_batch(data_meta, CHECK_BATCH, loaded.model)
+    x = example_batch(adapter, loaded, CHECK_BATCH)
     with torch.no_grad():
         expected = module(x).float()
     if fmt == "onnx":

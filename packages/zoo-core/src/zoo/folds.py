@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError
-from zoo.rundir import new_run_path
+from zoo.rundir import new_run_path, write_error
 
 SUMMARY = "folds.json"
 
@@ -68,7 +68,8 @@ def train_folds(
         raise UsageError(f"--folds must be at least 2, got {folds}")
     for key in ("fold", "folds", "resume"):
         if train_kwargs.get(key) is not None:
-            raise UsageError(f"--{key} cannot be combined with --folds", hint="--folds runs every fold itself")
+            hint = "resume one fold with --resume RUN_DIR/fold-<i>" if key == "resume" else "--folds runs every fold"
+            raise UsageError(f"--{key} cannot be combined with --folds", hint=hint)
         train_kwargs.pop(key, None)
     check_foldable(name)
     run_dir = Path(out) if out is not None else new_run_path(name)
@@ -113,7 +114,10 @@ def train_folds(
         "note": "value: final epoch of each fold; best: its best epoch; std: sample standard deviation",
     }
     if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise write_error(run_dir / SUMMARY, exc) from None
     summary["run_dir"] = str(run_dir)
     return summary

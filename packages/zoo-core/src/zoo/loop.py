@@ -108,6 +108,7 @@ class Trainer:
             self.config = dict(plan.resume["config"])
         self.adapter.check(plan.hparams.as_dict(), self.config)
         dist.init(backend)  # after every check that can fail the same way on all ranks
+        dist.barrier()  # every rank has planned (read the run folder) before rank 0 writes to it
         torch.manual_seed(plan.seed)
         self.module: nn.Module = build_model(spec, self.config)
         if plan.weights is not None and plan.resume is None:
@@ -225,7 +226,7 @@ class Trainer:
             self.reporter.close()
             raise Interrupted(
                 f"interrupted during epoch {epoch + 1}; state saved to {self.folder.last}",
-                hint=f"continue with: zoo train {plan.spec.full_name} --resume {self.folder.path}",
+                hint=f"continue with: {self.resume_command()}",
             ) from None
         finally:
             for sig, previous in handlers.items():
@@ -242,6 +243,20 @@ class Trainer:
             if plan.run_dir is not None and plan.run_dir.parent.name == plan.spec.full_name:
                 self.folder.link_latest()
         return self.history
+
+    def resume_command(self) -> str:
+        """The command that continues this run from this folder, with the paths it needs.
+
+        Path options of the data come back from the folder's config.json; the data folder
+        does too, but it is named here so that the command reads the same anywhere.
+        """
+        import shlex
+
+        plan = self.plan
+        words = ["zoo", "train", plan.spec.full_name, "--resume", str(self.folder.path)]
+        if plan.given_data_dir is not None:
+            words += ["--data-dir", str(plan.given_data_dir)]
+        return " ".join(shlex.quote(w) for w in words)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_requested:  # a second Ctrl-C: stop now, losing the partial epoch

@@ -22,6 +22,10 @@ READABLE_VERSIONS = ("1", "2")
 #: JSON documents nested deeper than this are refused (they only come from damage or attacks).
 MAX_DEPTH = 32
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: Largest ``data_meta.features`` (numbers per input row) core's adapter sizes inputs and forms by.
+MAX_FEATURES = 100_000
+#: Most entries in ``data_meta.classes``, ``feature_names`` and ``vocab`` (labels of outputs and inputs).
+MAX_LABELS = 100_000
 
 
 def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
@@ -173,6 +177,40 @@ def decode(raw: dict[str, str], path: str | Path) -> dict[str, Any]:
     return out
 
 
+def _labels(value: Any, empty: bool = False) -> bool:
+    return (
+        isinstance(value, list)
+        and (empty or len(value) > 0)
+        and len(value) <= MAX_LABELS
+        and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)
+    )
+
+
+def _vocab(value: Any) -> bool:
+    return _labels(value) and all(isinstance(c, str) for c in value)
+
+
+#: ``data_meta`` fields core reads itself (export metadata, the default adapter): what each must be.
+DATA_META: dict[str, tuple[str, Check]] = {
+    "features": (
+        f"a whole number from 1 to {MAX_FEATURES:,}",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_FEATURES,
+    ),
+    "classes": (f"a non-empty list of at most {MAX_LABELS:,} names", _labels),
+    "feature_names": (f"a list of at most {MAX_LABELS:,} names", lambda v: _labels(v, empty=True)),
+    "vocab": (f"a non-empty list of at most {MAX_LABELS:,} strings", _vocab),
+    "standardize": ("null or an object with 'mean' and 'std'", lambda v: v is None or isinstance(v, dict)),
+}
+
+
+def check_data_meta(data_meta: dict[str, Any], path: str | Path) -> None:
+    """The ``data_meta`` fields that size inputs and name outputs, checked before anything uses them."""
+    for key, (want, check) in DATA_META.items():
+        if key in data_meta and not check(data_meta[key]):
+            shown = json.dumps(data_meta[key], default=str)
+            raise CheckpointError(path, f"metadata field 'data_meta.{key}' must be {want}, got {shown:.60}")
+
+
 def check_zoo(meta: dict[str, Any], path: str | Path) -> None:
     """Refuse files that are not zoo checkpoints of a version this zoo reads."""
     if meta.get("format") != "zoo":
@@ -189,3 +227,4 @@ def check_zoo(meta: dict[str, Any], path: str | Path) -> None:
             raise CheckpointError(path, f"metadata has no {key!r} field")
     if _depth(meta) > MAX_DEPTH + 2:
         raise CheckpointError(path, f"metadata is nested more than {MAX_DEPTH} levels deep")
+    check_data_meta(meta.get("data_meta", {}), path)

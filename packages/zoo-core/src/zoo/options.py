@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from zoo.errors import UsageError
@@ -49,6 +49,58 @@ def parse_extra_args(args: list[str]) -> dict[str, Any]:
     return result
 
 
+class TypeMismatch(ValueError):
+    """A typed value that does not fit its declared default; the caller says where it came from."""
+
+
+def check_typed(value: Any, default: Any) -> Any:
+    """A typed value (from JSON or Python) checked against the type of ``default``.
+
+    The rules of ``--KEY VALUE``, for values that already have a type: whole numbers
+    where the default is an int (never a float or a bool), true/false where it is a
+    flag, finite numbers where it is a float, text where it is text, and lists whose
+    items follow the default's first item. A default of None accepts any scalar.
+    """
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TypeMismatch(f"must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeMismatch(f"must be a whole number, got {value!r}")
+        if abs(value) > MAX_INT:
+            raise TypeMismatch(f"must be at most {MAX_INT} in size, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeMismatch(f"must be a number, got {value!r}")
+        try:
+            real = float(value)
+        except OverflowError:
+            real = math.inf
+        if not math.isfinite(real):
+            raise TypeMismatch(f"must be a finite number, got {value!r}")
+        return real
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise TypeMismatch(f"must be text, got {value!r}")
+        return value
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise TypeMismatch(f"must be a list, got {value!r}")
+        item = default[0] if default else None
+        try:
+            items = [check_typed(v, item) for v in value]
+        except TypeMismatch as exc:
+            raise TypeMismatch(f"must be a list whose items each {exc}") from None
+        return type(default)(items)
+    if default is None and not (value is None or isinstance(value, (str, int, float, bool))):
+        raise TypeMismatch(f"must be a single value, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TypeMismatch(f"must be a finite number, got {value!r}")
+    return value
+
+
 def coerce(key: str, value: Any, default: Any) -> Any:
     """Read ``value`` as the type of ``default``; strings from the CLI, typed values from Python."""
     if isinstance(default, str) and isinstance(value, bool):
@@ -56,9 +108,10 @@ def coerce(key: str, value: Any, default: Any) -> Any:
     if not isinstance(value, str) or default is None or isinstance(default, str):
         if isinstance(default, bool) and not isinstance(value, bool):
             raise UsageError(f"--{_dash(key)} is a flag (true/false), got {value!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"--{_dash(key)} must be a finite number, got {value!r}")
-        return value
+        try:
+            return check_typed(value, default)
+        except TypeMismatch as exc:
+            raise UsageError(f"--{_dash(key)} {exc}") from None
     text = value.strip()
     try:
         if "_" in text:
@@ -89,6 +142,15 @@ def coerce(key: str, value: Any, default: Any) -> Any:
     return value
 
 
+def suggest(key: str, known: Iterable[str], spell: Callable[[str], str]) -> str:
+    """The hint for an unknown key: the close matches, else every known one (spelt by ``spell``)."""
+    names = sorted(known)
+    close = difflib.get_close_matches(key, names, n=2, cutoff=0.6)
+    if close:
+        return "did you mean " + " or ".join(spell(c) for c in close) + "?"
+    return ("known: " if names else "none is known") + ", ".join(spell(k) for k in names)
+
+
 def split_overrides(overrides: Mapping[str, Any], groups: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Sort user overrides into groups (hparams, data, config) by which declares the key."""
     sorted_: dict[str, dict[str, Any]] = {group: {} for group in groups}
@@ -99,12 +161,9 @@ def split_overrides(overrides: Mapping[str, Any], groups: Mapping[str, Mapping[s
                 sorted_[group][key] = coerce(key, value, declared[key])
                 break
         else:
-            close = difflib.get_close_matches(key, known, n=2, cutoff=0.6)
-            hint = (
-                "did you mean " + " or ".join(f"--{_dash(c)}" for c in close) + "?"
-                if close
-                else "known options: " + ", ".join(f"--{_dash(k)}" for k in sorted(known))
-            )
+            hint = suggest(key, known, lambda k: "--" + _dash(k))
+            if not hint.startswith("did you"):
+                hint = hint.replace("known: ", "known options: ", 1)
             raise UsageError(f"unknown option --{_dash(key)} for this model", hint=hint)
     return sorted_
 

@@ -21,7 +21,7 @@ from zoo.metadata import PRECISIONS
 from zoo.options import split_overrides
 from zoo.registry import get_registry, warn_problems
 from zoo.rundir import RunFolder
-from zoo.spec import DatasetSpec, ModelSpec
+from zoo.spec import BASE_HPARAMS, DatasetSpec, ModelSpec
 from zoo.weights import sha256_of
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class Plan:
     backend: DeviceBackend
     device_index: int
     weights: str | None = None
+    #: The data folder the user named (--data-dir), kept in config.json so that a resume finds it.
+    given_data_dir: Path | None = None
     #: Save ``last`` every N epochs (0: only at the end and on interrupt); None: every few seconds.
     save_every: int | None = None
     resume: dict[str, Any] | None = None
@@ -150,6 +152,8 @@ def make_plan(
         raise UsageError(f"--save-every must be 0 or a positive number of epochs, got {save_every!r}")
     if dist is not None and dist.enabled and save_every is None:
         save_every = 1  # elastic restarts resume from the last epoch, so every epoch is saved
+    if save_every is None and plan.resume is not None:
+        save_every = plan.save_every  # the run's own setting, from its config.json
     plan.save_every = save_every
     return plan
 
@@ -175,11 +179,15 @@ def _make_plan(
         warn_problems(registry)
     backend, index = _device(device)
     run_dir = Path(resume) if resume is not None else _default_run_dir(name, out, dist)
-    if resume is None and run_dir is not None and dist.restart_count > 0 and (run_dir / "last.safetensors").exists():
-        resume = run_dir  # an elastic restart picks up where the group stopped
+    relaunched = resume is None and run_dir is not None and dist.enabled and (run_dir / "last.safetensors").exists()
+    if relaunched:
+        # An elastic restart, or the same torchrun command run again on every node after one
+        # failed: the group continues the run in its folder. Every rank decides this before any
+        # rank writes there (the trainer holds a barrier between planning and the first write).
+        resume = run_dir
     if resume is not None:
         given = {"--seed": seed, "--precision": precision, "--out": out, "--weights": weights}
-        if not dist.restart_count:
+        if not relaunched:
             refused = [flag for flag, value in given.items() if value is not None and flag != "--out"]
             if out is not None and Path(out) != Path(resume):
                 refused.append("--out")
@@ -203,8 +211,10 @@ def _make_plan(
     if holder is not None:
         raise UsageError(f"run folder {run_dir} is in use by a live run (pid {holder})", hint="pick another --out")
     if run_dir is not None and RunFolder(run_dir).holds_run():
+        # The hint names no path after a flag: zoo.train rewords "--resume X" for Python callers.
         raise UsageError(
-            f"{run_dir} already holds a run", hint=f"continue it with --resume {run_dir}, or pick another --out"
+            f"{run_dir} already holds a run",
+            hint="continue it with --resume RUN_DIR (that folder), or pick another --out",
         )
     spec = registry.model(name)
     dataset = registry.dataset(spec.dataset)
@@ -217,7 +227,9 @@ def _make_plan(
         recipe = spec.recipe(recipe_name, device=kind)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
-    groups = split_overrides(overrides, {"hparams": recipe.resolved(), "data": dataset.options, "config": spec.config})
+    # The keys every recipe has are typed by the shared defaults: a recipe's "lr": 1 still takes 0.05.
+    declared = {**recipe.resolved(), **BASE_HPARAMS}
+    groups = split_overrides(overrides, {"hparams": declared, "data": dataset.options, "config": spec.config})
     hparams = HParams.from_dict({**recipe.resolved(), **groups["hparams"]})
     chosen_precision = precision or "fp32"
     _check_precision(chosen_precision, backend)
@@ -238,7 +250,12 @@ def _make_plan(
         backend=backend,
         device_index=index,
         weights=weights,
+        given_data_dir=_given_dir(data_dir),
     )
+
+
+def _given_dir(data_dir: str | Path | None) -> Path | None:
+    return None if data_dir is None else Path(os.path.abspath(os.path.expanduser(str(data_dir))))
 
 
 def _resume_plan(
@@ -292,8 +309,14 @@ def _resume_plan(
         raise CheckpointError(folder.last, f"cannot resume: epoch {meta['epoch']} is past the run's {hparams.epochs}")
     dataset = registry.dataset(str(meta.get("dataset", spec.dataset)))
     # Options naming local places come from the run folder's own configuration, never the checkpoint.
-    local = folder.read_config().get("data_options", {})
+    own = folder.read_config(strict=True)
+    local = own.get("data_options", {})
     local = {k: v for k, v in local.items() if k in dataset.path_options and isinstance(v, str)}
+    save_every = own.get("save_every")
+    if save_every is not None and (isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 0):
+        raise UsageError(f"{folder.config}: 'save_every' must be 0 or a whole number of epochs, got {save_every!r}")
+    if data_dir is None and isinstance(own.get("data_dir"), str) and own["data_dir"]:
+        data_dir = own["data_dir"]  # where this run found its data on this machine
     saved = {k: v for k, v in dict(meta.get("data_options", {})).items() if k in dataset.options}
     saved = {k: v for k, v in saved.items() if k not in dataset.path_options}
     precision = str(meta["precision"])
@@ -314,6 +337,8 @@ def _resume_plan(
         download=env.may_download(download),
         backend=backend,
         device_index=index,
+        given_data_dir=_given_dir(data_dir),
+        save_every=save_every,
         resume=meta,
         resume_tensors=tensors,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any
 
 from zoo import env
 from zoo.errors import UsageError
-from zoo.rundir import RunFolder
+from zoo.readfile import read_bytes
+from zoo.rundir import RunFolder, unlink_quietly, write_error
 
 PLOTS_HINT = "pip install 'zoo-core[plots]' for curves.png, then run: zoo plot RUN_DIR"
 
@@ -19,7 +21,7 @@ PLOTS_HINT = "pip install 'zoo-core[plots]' for curves.png, then run: zoo plot R
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """The run's epoch records; a missing log is a usage error, damaged lines a warning."""
     folder = RunFolder(run_dir)
-    if not folder.metrics.is_file():
+    if not os.path.lexists(folder.metrics):
         raise UsageError(f"{folder.metrics} does not exist", hint="give a run folder made by zoo train")
     return folder.read_metrics()
 
@@ -51,11 +53,13 @@ def _read_grid(path: Path) -> tuple[list[str], list[list[float]]] | None:
     """A grid search's table: searched values in the first columns, the loss in the last."""
     import csv
 
+    if not os.path.lexists(path):
+        return None
+    text = read_bytes(path, "log", "a grid search table").decode("utf-8", "replace")
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            table = list(csv.reader(fh))
+        table = list(csv.reader(text.splitlines()))
         header, rows = table[0], [[float(v) for v in row] for row in table[1:] if row]
-    except (OSError, ValueError, IndexError):
+    except (csv.Error, ValueError, IndexError):
         return None
     if len(header) < 2 or not rows:
         return None
@@ -170,10 +174,15 @@ def _save(fig: Any, plt: Any, run_dir: Path, title: str) -> Path:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out = run_dir / "curves.png"
-    tmp = run_dir / ".curves.png.tmp"
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    tmp.replace(out)
+    tmp = run_dir / f".curves.png.tmp-{os.getpid()}-plot"  # named so that clean_temp_files knows its writer
+    try:
+        fig.savefig(tmp, format="png", dpi=100)
+        tmp.replace(out)
+    except OSError as exc:
+        unlink_quietly(tmp)
+        raise write_error(out, exc) from None
+    finally:
+        plt.close(fig)
     return out
 
 

@@ -91,6 +91,7 @@ def options_help(spec: ModelSpec) -> str:
 def predict(ref: str | Path, args: list[str], seed: int = 0, device: str = "cpu") -> list[dict[str, Any]]:
     """Predictions for command-line inputs, read the way the model's plugin reads them."""
     from zoo.adapter import adapter_for
+    from zoo.checkpoint import plugin_call
     from zoo.evaluate import torch_device
     from zoo.weights import open_weights
 
@@ -101,7 +102,10 @@ def predict(ref: str | Path, args: list[str], seed: int = 0, device: str = "cpu"
     adapter = adapter_for(loaded.spec)
     if not inputs and not any(v for k, v in options.items() if k != "seed" and isinstance(v, str) and v):
         raise UsageError("give at least one input", hint=_example(loaded.spec, ref))
-    return adapter.predict(loaded.model, inputs, dict(loaded.metadata.get("data_meta", {})), options, where)
+    data_meta = dict(loaded.metadata.get("data_meta", {}))
+    return plugin_call(
+        loaded.path, loaded.spec, "predict", lambda: adapter.predict(loaded.model, inputs, data_meta, options, where)
+    )
 
 
 def _example(spec: ModelSpec, ref: str | Path) -> str:

@@ -8,6 +8,7 @@ registering is recorded as broken and the rest keep working.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import os
@@ -20,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from zoo import env, hookspecs
+from zoo import env, hookspecs, plugincode
 from zoo.errors import UnknownModelError, UsageError, ZooError
+from zoo.plugincode import PluginExit, plugin_code
 from zoo.spec import DatasetSpec, ModelSpec, check_ref, resolve
 
 if TYPE_CHECKING:
@@ -29,8 +31,6 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 CORE = "zoo-core"
-#: Seconds a plugin import may take before zoo says which plugin it is waiting for.
-SLOW_IMPORT_S = 10.0
 
 
 @dataclass
@@ -46,6 +46,8 @@ class PluginInfo:
     models: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
+    #: "model NAME" / "dataset NAME" this plugin claims together with another distribution.
+    conflicts: list[str] = field(default_factory=list)
 
     def fail(self, error: str) -> None:
         self.status = "broken"
@@ -64,6 +66,13 @@ class Registry:
     dataset_conflicts: dict[str, list[str]] = field(default_factory=dict)
 
     @property
+    def all_conflicts(self) -> list[tuple[str, str, list[str]]]:
+        """Every conflict as (kind, full name, distributions): models first, then datasets."""
+        return [("model", n, d) for n, d in self.conflicts.items()] + [
+            ("dataset", n, d) for n, d in self.dataset_conflicts.items()
+        ]
+
+    @property
     def problems(self) -> list[str]:
         """One line per broken plugin or conflict, for warnings on stderr."""
         lines = [
@@ -71,15 +80,10 @@ class Registry:
             for p in self.plugins
             if p.status != "ok"
         ]
-        lines += [
-            f"model {name!r} is registered by both {' and '.join(dists)}; it is unusable until one is removed"
-            for name, dists in self.conflicts.items()
+        return lines + [
+            f"{kind} {name!r} is registered by both {' and '.join(dists)}; it is unusable until one is removed"
+            for kind, name, dists in self.all_conflicts
         ]
-        lines += [
-            f"dataset {name!r} is registered by both {' and '.join(dists)}; it is unusable until one is removed"
-            for name, dists in self.dataset_conflicts.items()
-        ]
-        return lines
 
     def find(self, pattern: str | None = None, task: str | None = None, plugin: str | None = None) -> list[ModelSpec]:
         specs = sorted(self.models.values(), key=lambda s: s.full_name)
@@ -135,10 +139,17 @@ def _suggest(name: str, known: list[str]) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    """The error's cause in one line, with the place it was raised."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+    """The error's cause in one line, with the place in the plugin's code it was raised."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith("<frozen")
+        and f.filename not in (__file__, plugincode.__file__, contextlib.__file__)
+    ]
     where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, PluginExit):
+        return text + where
     return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
@@ -147,24 +158,9 @@ def strict_plugins() -> bool:
 
 
 def _import_plugin(ep: metadata.EntryPoint, dist: str) -> Any:
-    """Import one plugin, saying which one zoo waits for when the import hangs."""
-    import threading
-
-    def slow() -> None:
-        print(
-            f"warning: still importing plugin {ep.name!r} ({dist}) after {SLOW_IMPORT_S:.0f} s; "
-            f"to skip it, set ZOO_LOAD_PLUGINS to the plugins you need",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    timer = threading.Timer(SLOW_IMPORT_S, slow)
-    timer.daemon = True
-    timer.start()
-    try:
+    """Import one plugin under ``plugin_code``."""
+    with plugin_code(f"plugin {ep.name!r} ({dist})", "import"):
         return ep.load()
-    finally:
-        timer.cancel()
 
 
 class _Loader:
@@ -186,12 +182,12 @@ class _Loader:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if wanted is not None and ep.name not in wanted:
                 continue
-            dist = ep.dist.name if ep.dist is not None else "unknown"
-            version = ep.dist.version if ep.dist is not None else "?"
+            dist = (ep.dist.name if ep.dist is not None else None) or "unknown"
+            version = (ep.dist.version if ep.dist is not None else None) or "?"
             info = PluginInfo(ep.name, dist, version, ep.value)
             try:
                 module = _import_plugin(ep, dist)
-            except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a plugin must never take zoo down
+            except BaseException as exc:  # a plugin must never take zoo down: not by exit, not by interrupt
                 info.fail(f"import failed: {_one_line(exc)}")
                 self.registry.plugins.append(info)
                 continue
@@ -212,11 +208,12 @@ class _Loader:
         self.registry.plugins.append(info)
         key = f"{info.name}@{info.distribution}"  # one namespace may span several distributions
         try:
-            self.pm.register(module, name=key)
+            with plugin_code(f"plugin {info.name!r} ({info.distribution})", "registering its hooks"):
+                self.pm.register(module, name=key)
         except pluggy.PluginValidationError as exc:
             info.fail(f"bad hook implementation: {exc}")
             return
-        except ValueError as exc:
+        except BaseException as exc:  # a module object whose attributes run code
             info.fail(_one_line(exc))
             return
         self.infos[key] = info
@@ -237,9 +234,10 @@ class _Loader:
                 add(_info, item)
 
             try:
-                impl.function(register=register)
-            except (Exception, SystemExit, KeyboardInterrupt) as exc:
-                info.fail(f"{hook_name} raised {_one_line(exc)}")
+                with plugin_code(f"plugin {info.name!r} ({info.distribution})", hook_name):
+                    impl.function(register=register)
+            except BaseException as exc:
+                info.fail(f"{hook_name} {'' if isinstance(exc, PluginExit) else 'raised '}{_one_line(exc)}")
                 self._forget(info)
 
     def _forget(self, info: PluginInfo) -> None:
@@ -276,13 +274,7 @@ class _Loader:
         )
         spec.validate()
         info.models.append(full)
-        other = self.registry.models.get(full)
-        if full in self.registry.conflicts:
-            self.registry.conflicts[full].append(info.distribution)
-        elif other is not None:
-            self.registry.conflicts[full] = [other.distribution, info.distribution]
-        else:
-            self.registry.models[full] = spec
+        self._claim(info, "model", full, spec, self.registry.models, self.registry.conflicts)
 
     def _add_dataset(self, info: PluginInfo, spec: Any) -> None:
         if not isinstance(spec, DatasetSpec):
@@ -292,13 +284,22 @@ class _Loader:
         check_ref(spec.sample, f"dataset {spec.name!r} sample")
         spec = replace(spec, name=full.split(".", 1)[-1], namespace=info.name, distribution=info.distribution)
         info.datasets.append(full)
-        other = self.registry.datasets.get(full)
-        if full in self.registry.dataset_conflicts:
-            self.registry.dataset_conflicts[full].append(info.distribution)
+        self._claim(info, "dataset", full, spec, self.registry.datasets, self.registry.dataset_conflicts)
+
+    def _claim(self, info: PluginInfo, kind: str, full: str, spec: Any, known: Any, conflicts: Any) -> None:
+        """Add ``spec`` under ``full``, or record that two distributions claim the name."""
+        other = known.get(full)
+        if full in conflicts:
+            conflicts[full].append(info.distribution)
         elif other is not None:
-            self.registry.dataset_conflicts[full] = [other.distribution, info.distribution]
+            conflicts[full] = [other.distribution, info.distribution]
+            owner = self.infos.get(f"{info.name}@{other.distribution}")
+            if owner is not None:
+                owner.conflicts.append(f"{kind} {full}")
         else:
-            self.registry.datasets[full] = spec
+            known[full] = spec
+            return
+        info.conflicts.append(f"{kind} {full}")
 
     def _add_device(self, info: PluginInfo, backend: Any) -> None:
         from zoo.backend import DeviceBackend
@@ -359,9 +360,17 @@ def check_config_keys(spec: ModelSpec, given: dict[str, Any]) -> None:
 
 def build_model(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Any:
     """Build a model on the CPU; bad builder arguments become a usage error."""
+    from zoo.buildlimit import BUILD_LIMIT, BuildLimitError, bounded_build
+
     builder = resolve(spec.builder)
     config = model_config(spec, overrides)
     try:
-        return builder(**config)
+        with bounded_build(BUILD_LIMIT):
+            return builder(**config)
     except TypeError as exc:
         raise UsageError(f"cannot build {spec.full_name} with {config}: {exc}") from None
+    except BuildLimitError as exc:
+        raise UsageError(
+            f"{spec.full_name} with {config} asks for more than {exc.limit:,} parameters, buffers and submodules",
+            hint="use smaller model options (fewer layers); zoo's build limit bounds what one command may cost",
+        ) from None

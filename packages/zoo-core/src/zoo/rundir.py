@@ -10,15 +10,20 @@ append repairs.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
+import secrets
+import stat
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import UsageError
+from zoo.errors import TrainingError, UsageError, ZooError
+from zoo.readfile import parse_json, read_bytes
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
@@ -29,6 +34,25 @@ CURVES = "curves.png"
 LOCK = ".lock"
 #: The link in ``runs/<model>/`` to the newest run of that model.
 LATEST = "latest"
+
+
+#: errno values that mean "this place cannot be written": the user picks another.
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_error(path: str | Path, exc: OSError, doing: str = "write") -> ZooError:
+    """One clear error for a failed write: a read-only place is the user's to change (exit 2),
+    a full disk or a file size limit a failure of the run (exit 1)."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _READ_ONLY:
+        return UsageError(f"cannot {doing} {path}: {reason}", hint="pick a folder you can write to")
+    return TrainingError(f"cannot {doing} {path}: {reason}", hint="free some disk space (or raise the file size limit)")
+
+
+def unlink_quietly(path: Path) -> None:
+    """Remove a file if it is there; a failure to (a read-only folder) changes nothing worth saying."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def clean(value: Any) -> Any:
@@ -84,15 +108,23 @@ class RunFolder:
     def prepare(self) -> None:
         """Make the folder and take its lock; refuse a path that cannot be a folder."""
         for parent in [self.path, *self.path.parents]:
+            _no_broken_link(parent, f"cannot use {self.path} as a run folder")
             if parent.exists() and not parent.is_dir():
                 raise UsageError(f"cannot use {self.path} as a run folder: {parent} is a file")
+        created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"cannot create run folder {self.path}: {exc.strerror or exc}") from None
+            raise write_error(self.path, exc, "create run folder") from None
         if not os.access(self.path, os.W_OK):
             raise UsageError(f"cannot write to run folder {self.path}: permission denied")
-        self.lock()
+        try:
+            self.lock()
+        except ZooError:
+            if created:  # a folder this call made and could not use: leave nothing behind
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
+            raise
 
     def lock(self) -> None:
         """Hold an exclusive lock for as long as this process runs here."""
@@ -100,7 +132,12 @@ class RunFolder:
             import fcntl
         except ImportError:  # no POSIX locks (Windows): go on without
             return
-        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = self.path / LOCK
+        existed = os.path.lexists(lock)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise write_error(lock, exc, "create the lock file") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -110,8 +147,14 @@ class RunFolder:
                 f"run folder {self.path} is in use by a live run (pid {holder})",
                 hint="wait for it to finish, or pass another --out",
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode("ascii"))
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+        except OSError as exc:
+            os.close(fd)
+            if not existed:
+                unlink_quietly(lock)
+            raise write_error(lock, exc) from None
         self._lock_fd = fd
 
     def live_holder(self) -> str | None:
@@ -142,25 +185,41 @@ class RunFolder:
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Add one epoch's record; a torn last line (a crash mid-write) is cut off first."""
         line = json.dumps(clean(record), allow_nan=False) + "\n"
-        fh = self._metrics_fh
-        if fh is None:
-            fh = open(self.metrics, "a+b")  # noqa: SIM115 - kept open until close_logs()
-            size = fh.seek(0, os.SEEK_END)
-            if size:
-                fh.seek(max(size - 1, 0))
-                if fh.read(1) != b"\n":
-                    self._cut_torn_tail(fh, size)
-            self._metrics_fh = fh
-        fh.write(line.encode("utf-8"))
-        fh.flush()  # each record reaches the OS at once: a crash loses at most the line being written
-        self._append_csv(record)
+        try:
+            fh = self._metrics_fh
+            if fh is None:
+                fh = open(self.metrics, "a+b")  # noqa: SIM115 - kept open until close_logs()
+                self._metrics_fh = fh
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    self.close_logs(quietly=True)
+                    raise UsageError(f"{self.metrics} is not a regular file", hint="remove it, or pass another --out")
+                size = fh.seek(0, os.SEEK_END)
+                if size:
+                    fh.seek(max(size - 1, 0))
+                    if fh.read(1) != b"\n":
+                        self._cut_torn_tail(fh, size)
+            fh.write(line.encode("utf-8"))
+            fh.flush()  # each record reaches the OS at once: a crash loses at most the line being written
+        except OSError as exc:
+            self.close_logs(quietly=True)
+            raise write_error(self.metrics, exc, "append to") from None
+        try:
+            self._append_csv(record)
+        except OSError as exc:
+            self.close_logs(quietly=True)
+            raise write_error(self.file(METRICS_CSV), exc, "append to") from None
 
-    def close_logs(self) -> None:
+    def close_logs(self, quietly: bool = False) -> None:
         """Close the metrics files the run keeps open for appending."""
-        for fh in (self._metrics_fh, self._csv_fh):
-            if fh is not None:
-                fh.close()
+        handles = (self._metrics_fh, self._csv_fh)
         self._metrics_fh = self._csv_fh = None
+        for fh in handles:
+            if fh is not None:
+                try:
+                    fh.close()
+                except OSError:  # the buffered rest could not be written (a full disk)
+                    if not quietly:
+                        raise
 
     @staticmethod
     def _cut_torn_tail(fh: Any, size: int) -> None:
@@ -177,9 +236,9 @@ class RunFolder:
         path = self.file(METRICS_CSV)
         row = {k: v for k, v in record.items() if isinstance(v, (int, float, str)) or v is None}
         header: list[str] = self._csv_header
-        if not header and path.exists():
-            with open(path, encoding="utf-8", newline="") as fh:
-                header = next(csv.reader(fh), [])
+        if not header and os.path.lexists(path):
+            text = read_bytes(path, "log", "a metrics log").decode("utf-8", "replace")
+            header = next(csv.reader(text.splitlines()[:1]), [])
         if self._csv_fh is None:
             self._csv_fh = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - see close_logs()
             if not header:
@@ -190,23 +249,27 @@ class RunFolder:
         self._csv_header = header
 
     def read_metrics(self, warn: bool = True) -> list[dict[str, Any]]:
-        """Every readable record; lines that are not epoch records are skipped with one warning."""
-        if not self.metrics.is_file():
+        """Every readable record; lines that are not epoch records are skipped with one warning.
+
+        A missing log is no records; a log that is not a regular file, or larger than the
+        limit for logs, is a DataError naming it.
+        """
+        if not os.path.lexists(self.metrics):
             return []
+        text = read_bytes(self.metrics, "log", "a metrics log").decode("utf-8", "replace")
         rows: list[dict[str, Any]] = []
         bad: list[int] = []
-        with open(self.metrics, encoding="utf-8", errors="replace") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except (ValueError, RecursionError):
-                    row = None
-                if isinstance(row, dict) and isinstance(row.get("epoch"), int) and not isinstance(row["epoch"], bool):
-                    rows.append(row)
-                else:
-                    bad.append(number)
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = parse_json(line, self.metrics, "an epoch record")
+            except UsageError:
+                row = None
+            if isinstance(row, dict) and isinstance(row.get("epoch"), int) and not isinstance(row["epoch"], bool):
+                rows.append(row)
+            else:
+                bad.append(number)
         if bad and warn:
             lines = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
             print(f"warning: {self.metrics}: skipped line(s) {lines}: not epoch records", file=sys.stderr)
@@ -216,27 +279,50 @@ class RunFolder:
         """Drop records after ``upto_epoch`` (a crash between log and save); return the rest."""
         self.close_logs()  # the files are replaced below
         rows = [r for r in self.read_metrics() if r["epoch"] <= upto_epoch]
-        temp = self.path / f".{METRICS}.tmp-{os.getpid()}"
-        temp.write_text("".join(json.dumps(clean(r), allow_nan=False) + "\n" for r in rows), encoding="utf-8")
-        os.replace(temp, self.metrics)
-        self.file(METRICS_CSV).unlink(missing_ok=True)  # rebuilt from the kept records
-        self._csv_header = []
-        for row in rows:
-            self._append_csv(row)
+        self._write_atomic(METRICS, "".join(json.dumps(clean(r), allow_nan=False) + "\n" for r in rows))
+        csv_path = self.file(METRICS_CSV)
+        try:
+            csv_path.unlink(missing_ok=True)  # rebuilt from the kept records
+            self._csv_header = []
+            for row in rows:
+                self._append_csv(row)
+        except OSError as exc:
+            self.close_logs(quietly=True)
+            raise write_error(csv_path, exc) from None
         return rows
+
+    def _write_atomic(self, name: str, text: str) -> None:
+        """Replace ``name`` by ``text`` through a hidden temp file; a failed write leaves neither behind."""
+        temp = self.path / f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            with open(temp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(temp, self.file(name))
+        except OSError as exc:
+            unlink_quietly(temp)
+            raise write_error(self.file(name), exc) from None
 
     # -- configuration ----------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:
-        temp = self.path / f".{CONFIG}.tmp-{os.getpid()}"
-        temp.write_text(json.dumps(clean(config), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(temp, self.config)
+        self._write_atomic(CONFIG, json.dumps(clean(config), indent=2, allow_nan=False) + "\n")
 
-    def read_config(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.config.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
+    def read_config(self, strict: bool = False) -> dict[str, Any]:
+        """The run's config.json; ``{}`` when missing, or damaged unless ``strict`` (resuming needs it)."""
+        from zoo.readfile import read_json
+
+        if not os.path.lexists(self.config):
             return {}
-        return data if isinstance(data, dict) else {}
+        try:
+            data = read_json(self.config, "a run's config.json")
+        except UsageError:
+            if strict:
+                raise
+            return {}
+        if isinstance(data, dict):
+            return data
+        if strict:
+            raise UsageError(f"{self.config} is not a JSON object", hint="it holds the run's resolved configuration")
+        return {}
 
     def clean_temp_files(self) -> None:
         """Remove hidden temp files that killed writers left behind (never a final name)."""
@@ -260,6 +346,14 @@ class RunFolder:
             temp.unlink(missing_ok=True)
 
 
+def _no_broken_link(place: Path, doing: str) -> None:
+    if os.path.islink(place) and not place.exists():
+        raise UsageError(
+            f"{doing}: {place} is a symlink to nothing ({os.readlink(place)}) or to itself",
+            hint="remove the link (or make it point at a folder), or pass --out RUN_DIR",
+        )
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -273,7 +367,14 @@ def _alive(pid: int) -> bool:
 def new_run_path(model: str, root: str | Path = "runs") -> Path:
     """A fresh folder ``runs/<model>/<date-time>``; ``-2``, ``-3``... when two runs start in one second."""
     parent = Path(root) / model
-    parent.mkdir(parents=True, exist_ok=True)
+    for place in (parent, parent.parent):
+        _no_broken_link(place, f"cannot make a run folder under {parent}")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"cannot make a run folder under {parent}: it is not a folder", hint="pass --out") from None
+    except OSError as exc:
+        raise write_error(parent, exc, "create run folders in") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1, 10_000):
         path = parent / (stamp if n == 1 else f"{stamp}-{n}")
@@ -281,6 +382,8 @@ def new_run_path(model: str, root: str | Path = "runs") -> Path:
             path.mkdir()  # atomic: exactly one process creates each name
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise write_error(path, exc, "create run folder") from None
         return path
     raise UsageError(f"cannot find a free run folder name under {parent}")
 

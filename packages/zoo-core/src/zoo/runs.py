@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,13 @@ def find_runs(directory: str | Path) -> list[dict[str, Any]]:
         run = metrics.parent
         try:
             rows = read_metrics(run)
-        except UsageError:
+        except UsageError as exc:
+            print(f"warning: {exc.message}", file=sys.stderr)
             rows = []
+        try:
+            mtime = metrics.stat().st_mtime
+        except OSError:  # a dangling or looping link: the link's own time
+            mtime = metrics.lstat().st_mtime
         best = "-"
         for key, pick in (("val_accuracy", max), ("val_mse", min)):
             values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
@@ -43,10 +49,10 @@ def find_runs(directory: str | Path) -> list[dict[str, Any]]:
             {
                 "path": str(run),
                 "model": _model_of(run),
-                "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(metrics.stat().st_mtime)),
+                "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)),
                 "epochs": len(rows),
                 "best": best,
-                "mtime": metrics.stat().st_mtime,
+                "mtime": mtime,
             }
         )
     found.sort(key=lambda r: r["mtime"], reverse=True)

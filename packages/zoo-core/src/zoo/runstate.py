@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from zoo.checkpoint import base_metadata, restore_weights, save_checkpoint
-from zoo.errors import CheckpointError
+from zoo.errors import CheckpointError, UsageError
 from zoo.rundir import clean
 from zoo.trainstate import capture_rng, flatten_state, restore_rng, unflatten_state
 from zoo.version import __version__
@@ -62,12 +62,17 @@ class RunState:
             "data_options": plan.data_options,
             "data_source": plan.data_source(),
             "config": t.config,
+            # Builder arguments the data decided (zoo.runconfig.INFORMATIONAL): --config lets the data decide again.
+            "data_config": {k: v for k, v in t.bundle.config.items() if k not in plan.config and t.config.get(k) == v},
             "seed": plan.seed,
             "precision": plan.precision,
             "deterministic": plan.deterministic,
             "device": str(t.device),
             "world_size": t.dist.world_size,
             "weights": plan.weights,
+            "save_every": plan.save_every,
+            # Local to this machine, like the data options' paths: config.json is never shared in a checkpoint.
+            "data_dir": None if plan.given_data_dir is None else str(plan.given_data_dir),
             "versions": {
                 "zoo": __version__,
                 "torch": torch.__version__,
@@ -167,8 +172,26 @@ class RunState:
         loaded = open_weights(ref)
         if loaded.spec.full_name != self.t.plan.spec.full_name:
             raise CheckpointError(loaded.path, f"holds {loaded.spec.full_name}, not {self.t.plan.spec.full_name}")
-        self.t.config = dict(loaded.metadata["config"])
+        saved = dict(loaded.metadata["config"])
+        for key, value in self.t.plan.config.items():
+            if key in saved and _plain(saved[key]) != _plain(value):
+                flag = "--" + key.replace("_", "-")
+                raise UsageError(
+                    f"{flag} {_shown(value)} contradicts the weights {ref}, which were trained with "
+                    f"{key} = {_shown(saved[key])}",
+                    hint=f"leave out {flag} to keep the weights' value, or train without --weights",
+                )
+        self.t.config = saved
         from zoo.registry import build_model
 
         self.t.module = build_model(self.t.plan.spec, self.t.config)
         self.t.module.load_state_dict(loaded.model.state_dict())
+
+
+def _shown(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, as JSON stores them: a (6, 4) default and a saved [6, 4] agree."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value

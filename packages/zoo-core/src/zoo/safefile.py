@@ -15,6 +15,7 @@ library loads anything; writing uses the library's serializer plus the atomic re
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -22,11 +23,12 @@ import secrets
 import struct
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 from zoo.errors import CheckpointError
+from zoo.readfile import NotRegularFile, open_regular
 
 # safetensors refuses headers above 100 MB; a larger one is damage or an attack, not a checkpoint.
 MAX_HEADER_BYTES: int = 100_000_000
@@ -253,6 +255,23 @@ def _check_layout(path: Path, entries: dict[str, dict[str, Any]], data_size: int
         raise CheckpointError(path, f"{data_size - expected} bytes after the last tensor's data belong to no tensor")
 
 
+def _open_checkpoint(file: Path) -> BinaryIO:
+    """The file opened for reading, if it is a regular file (or a link to one).
+
+    A FIFO would block ``open()`` and a device such as /dev/zero never ends, so the path is
+    checked, opened without blocking and checked again on the descriptor (zoo.readfile).
+    """
+    try:
+        return io.BufferedReader(open_regular(file, "a .safetensors checkpoint file"))
+    except NotRegularFile as exc:
+        problem = exc.problem
+        if exc.kind == "folder":
+            problem = problem.replace("folder, not a file", "directory, not a .safetensors checkpoint file")
+        elif problem.endswith("not a regular file"):
+            problem = problem.replace("not a regular file", "not a .safetensors checkpoint file")
+        raise CheckpointError(file, problem, hint=exc.hint) from None
+
+
 def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Validate a safetensors file without loading any tensor; return (tensor entries, metadata).
 
@@ -263,12 +282,8 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]]
     metadata. Each problem is a CheckpointError naming the file.
     """
     file = Path(path)
-    if not file.exists():
-        raise CheckpointError(file, "no such file")
-    if file.is_dir():
-        raise CheckpointError(file, "is a directory, not a .safetensors checkpoint file")
     try:
-        with open(file, "rb") as handle:
+        with _open_checkpoint(file) as handle:
             size = os.fstat(handle.fileno()).st_size
             start = handle.read(9)
             # A pickle opens with PROTO (0x80, 2..5); so can a header length of 640 bytes, but a

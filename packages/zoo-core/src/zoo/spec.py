@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -52,12 +53,19 @@ def resolve(ref: Ref) -> Any:
     if not sep or not attr:
         raise ValueError(f"reference {ref!r} is not of the form 'module:attribute'")
     from zoo.errors import UsageError
+    from zoo.plugincode import plugin_code
 
     try:
-        obj: Any = importlib.import_module(module_name)
+        if module_name in sys.modules:  # the usual case: no guard needed for a module already loaded
+            obj: Any = sys.modules[module_name]
+        else:
+            with plugin_code(repr(module_name), "import"):
+                obj = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
+    except UsageError:
+        raise
+    except Exception as exc:  # a plugin module that fails to import, whatever it raises
         raise UsageError(
             f"cannot load {ref!r}: {type(exc).__name__}: {exc}",
             hint="the plugin that registered it is broken or half installed; reinstall it",

@@ -4,12 +4,20 @@ A plugin declares each weight set beside its model spec (``zoo.spec.Weights``) a
 ships the file in its package. Opening one checks the file's size and sha256 against
 the declaration before the validating checkpoint reader sees it, so a modified or
 truncated file is refused by name.
+
+A reference is read the same way by every command and by ``zoo.load``: a ``Path``
+object, text with a folder separator or ending in ``.safetensors`` is a path; a
+registered model name (``NAME`` or ``NAME:TAG``) is that model's published weights,
+even when a file of that name lies in the working folder (write ``./NAME`` for the
+file); any other text is a path when such a file or folder exists, else a model name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +30,8 @@ if TYPE_CHECKING:
     from zoo.checkpoint import LoadedModel
 
 DEFAULT_TAG = "default"
+#: ``zoo weights`` hashes a declared file only up to this size; larger ones get the size check alone.
+HASH_LIMIT = 64 << 20
 
 
 def weights_path(weights: Weights) -> Path:
@@ -81,9 +91,23 @@ def find_weights(ref: str) -> tuple[ModelSpec, Weights]:
     raise UsageError(f"{spec.full_name} has no weights tagged {tag!r}", hint=f"published tags: {tags}")
 
 
-def looks_like_path(ref: str | Path) -> bool:
+def is_model_name(text: str) -> bool:
+    """Whether ``NAME`` of ``NAME[:TAG]`` is a registered model."""
+    return text.partition(":")[0] in get_registry().models
+
+
+def _explicit_path(ref: str | Path) -> bool:
     text = str(ref)
-    return isinstance(ref, Path) or text.endswith(".safetensors") or os.sep in text or os.path.exists(text)
+    separators = {os.sep, os.altsep or os.sep, "/"}
+    return isinstance(ref, Path) or text.endswith(".safetensors") or any(s in text for s in separators)
+
+
+def looks_like_path(ref: str | Path) -> bool:
+    """Whether a reference names a file or folder rather than published weights (see the module doc)."""
+    if _explicit_path(ref):
+        return True
+    text = str(ref)
+    return os.path.lexists(text) and not is_model_name(text)
 
 
 def checkpoint_file(ref: str | Path) -> Path:
@@ -93,15 +117,46 @@ def checkpoint_file(ref: str | Path) -> Path:
     if looks_like_path(ref):
         path = Path(ref)
         return resolve_run(path) if path.is_dir() else path
-    spec, weights = find_weights(str(ref))
+    text = str(ref)
+    if os.path.lexists(text):
+        sys.stderr.write(f"note: {text!r} is read as the model's published weights; for the file, write ./{text}\n")
+    spec, weights = find_weights(text)
     return verified_file(spec, weights)
 
 
-def open_weights(ref: str | Path, device: str = "cpu") -> LoadedModel:
-    """Load a model from a checkpoint file, a run folder or published weights NAME[:TAG]."""
+def weights_status(weights: Weights) -> str:
+    """``ok``, ``modified``, ``missing`` or ``not a file`` for a declared weight file, cheaply.
+
+    The size is always compared; the sha256 too for files up to HASH_LIMIT bytes
+    (published weights are small), so a listing never reads gigabytes.
+    """
+    try:
+        path = weights_path(weights)
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, UsageError):
+        return "missing"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a file"
+    if info.st_size != weights.size:
+        return "modified"
+    if info.st_size > HASH_LIMIT:
+        return "ok (size only)"
+    try:
+        return "ok" if sha256_of(path) == weights.sha256 else "modified"
+    except OSError:
+        return "unreadable"
+
+
+def open_weights(ref: str | Path, device: str = "cpu", path: Path | None = None) -> LoadedModel:
+    """Load a model from a checkpoint file, a run folder or published weights NAME[:TAG].
+
+    ``path`` is ``checkpoint_file(ref)`` when the caller has resolved it already.
+    """
     from zoo.checkpoint import load_checkpoint
 
-    path = checkpoint_file(ref)
+    path = path or checkpoint_file(ref)
     loaded = load_checkpoint(path, device=device)
     if not looks_like_path(ref) and loaded.spec.full_name != str(ref).partition(":")[0]:
         raise CheckpointError(path, f"holds weights of {loaded.spec.full_name}, not {ref}")

@@ -25,6 +25,9 @@ from zoo_seq.vocab import Vocabulary
 SAMPLE_CHARS = 40
 #: The most characters one --generate may ask for: each is a forward pass.
 MAX_GENERATE = 100_000
+#: Longest ``data_meta.seq_len`` (the training window) an export traces with.
+MAX_SEQ_LEN = 100_000
+MODES = ("pairs", "text")
 
 
 class SeqAdapter(ModelAdapter):
@@ -98,8 +101,9 @@ class SeqAdapter(ModelAdapter):
         """
         if "vocab" not in meta:
             raise UsageError("this checkpoint has no vocabulary in its metadata, so inputs cannot be read")
-        vocab = Vocabulary(meta["vocab"])
-        mode = meta.get("mode", "pairs")
+        vocab = _vocabulary(meta)
+        mode = _mode(meta)
+        _length(meta)
         top = _optional_int(options.get("top"), "--top", minimum=1)
         count = _optional_int(options.get("generate"), "--generate", minimum=0)
         if count is not None and count > MAX_GENERATE:
@@ -151,21 +155,24 @@ class SeqAdapter(ModelAdapter):
         if "vocab" not in meta:
             raise UsageError("this checkpoint has no vocabulary in its metadata, so it cannot be exported")
         g = torch.Generator().manual_seed(0)
-        return torch.randint(0, len(meta["vocab"]), (batch, _length(meta)), generator=g)
+        return torch.randint(0, len(_vocabulary(meta)), (batch, _length(meta)), generator=g)
 
     def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
         """A text box; generation only for next-character (text mode) models."""
-        example = meta.get("example") or []
+        example = _examples(meta)
+        vocab = _vocabulary(meta).chars if "vocab" in meta else []
+        _length(meta)
         return {
             "kind": "text",
-            "generate": meta.get("mode") == "text",
-            "vocab": "".join(meta.get("vocab", [])),
-            "example": str(example[0]) if example else "",
+            "generate": _mode(meta) == "text",
+            "vocab": "".join(vocab),
+            "example": example[0] if example else "",
         }
 
     def preprocessing(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Characters become their index in the vocabulary; the export's T is fixed."""
-        return {"vocab": list(meta.get("vocab", [])), "encoding": "index of each character in vocab"}
+        vocab = _vocabulary(meta).chars if "vocab" in meta else []
+        return {"vocab": vocab, "encoding": "index of each character in vocab"}
 
 
 class StepSumAdapter(SeqAdapter):
@@ -267,6 +274,42 @@ def _lines(name: str) -> list[str]:
     return [line.rstrip("\r") for line in read_utf8(path).split("\n") if line.rstrip("\r")]
 
 
-def _length(meta: dict[str, Any]) -> int:
+# -- the checkpoint's data_meta, read field by field (a ValueError names a damaged one) --
+def _vocabulary(meta: dict[str, Any]) -> Vocabulary:
+    chars = meta.get("vocab")
+    if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
+        raise ValueError(f"data_meta.vocab must be a list of characters, got {str(chars)[:60]}")
+    try:
+        return Vocabulary(chars)
+    except ValueError as exc:
+        raise ValueError(f"data_meta.vocab: {exc}") from None
+
+
+def _mode(meta: dict[str, Any]) -> str:
+    mode = meta.get("mode", "pairs")
+    if mode not in MODES:
+        raise ValueError(f"data_meta.mode must be one of {', '.join(MODES)}, got {str(mode)[:40]}")
+    return str(mode)
+
+
+def _examples(meta: dict[str, Any]) -> list[str]:
     example = meta.get("example") or []
-    return int(meta.get("seq_len") or (len(example[0]) if example else 0) or 8)
+    if not isinstance(example, list) or not all(isinstance(e, str) for e in example):
+        raise ValueError(f"data_meta.example must be a list of strings, got {str(example)[:60]}")
+    return example
+
+
+def _length(meta: dict[str, Any]) -> int:
+    """The training window: ``seq_len``, else the example pair's length, else 8; bounded."""
+    value = meta.get("seq_len")
+    if value is not None and (
+        not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEQ_LEN
+    ):
+        raise ValueError(
+            f"data_meta.seq_len must be a whole number from 0 to {MAX_SEQ_LEN:,}, got {str(value)[:40]}"
+        )
+    example = _examples(meta)
+    length = value or (len(example[0]) if example else 0) or 8
+    if length > MAX_SEQ_LEN:
+        raise ValueError(f"data_meta.example is longer than {MAX_SEQ_LEN:,} characters")
+    return length

@@ -47,7 +47,7 @@ def load(request: DataRequest) -> DataBundle:
             )
         path = find_file(text_file, request.data_dir, "text")
         return text_bundle(
-            read_utf8(path),
+            read_utf8(path, "the --text file"),
             source=Path(path).name,
             seq_len=_int_option(options, "seq_len", 16, minimum=1),
             stride=_int_option(options, "stride", 0, minimum=0),
@@ -57,7 +57,7 @@ def load(request: DataRequest) -> DataBundle:
         if given_input or given_target:
             raise UsageError("give either --data FILE or --input/--target, not both")
         path = find_file(data_file, request.data_dir, "data")
-        return pairs_bundle(parse_pairs(read_utf8(path), path), source=Path(path).name)
+        return pairs_bundle(parse_pairs(read_utf8(path, "the --data file"), path), source=Path(path).name)
     if given_input or given_target:
         if not (given_input and given_target):
             missing = "--target" if given_input else "--input"

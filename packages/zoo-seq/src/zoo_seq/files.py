@@ -1,35 +1,37 @@
-"""Reading the user's text files with errors that say where and what to do."""
+"""Reading the user's text files with errors that say where and what to do.
+
+Every file goes through zoo.readfile: only regular files (or links to them) are read,
+never more than the text limit, so a FIFO, ``/dev/zero`` or a folder given as
+``--text``, ``--data`` or ``--csv`` is one error saying what it is.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from zoo.errors import DataError
+from zoo.readfile import check_regular, read_bytes
 
 
 def find_file(name: str, data_dir: Path | None, option: str) -> Path:
-    """``name`` as given (relative to the working directory), else inside ``data_dir``."""
+    """``name`` as given (relative to the working directory), else inside ``data_dir``; a regular file."""
     path = Path(name).expanduser()
-    if path.exists() or path.is_absolute() or data_dir is None:
-        chosen = path
-    else:
+    chosen = path
+    if not os.path.lexists(path) and not path.is_absolute() and data_dir is not None:
         in_data_dir = Path(data_dir) / path
-        chosen = in_data_dir if in_data_dir.exists() else path
-    if not chosen.exists():
+        if os.path.lexists(in_data_dir):
+            chosen = in_data_dir
+    if not os.path.lexists(chosen):
         relative = data_dir is not None and not path.is_absolute()
         looked = f" (looked in the working directory and in {data_dir})" if relative else ""
         raise DataError(f"file not found{looked}", path, hint=f"check the path given to --{option}")
-    if chosen.is_dir():
-        raise DataError("is a folder, not a text file", chosen, hint=f"give --{option} a file")
-    return chosen
+    return check_regular(chosen, f"--{option} a text file")
 
 
-def read_utf8(path: Path) -> str:
-    """The whole file as text; empty files and bytes that are not UTF-8 are data errors."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot be read: {exc.strerror or exc}", path) from None
+def read_utf8(path: Path, what: str = "a text file") -> str:
+    """The whole file as text, within the text limit; empty or non-UTF-8 files are data errors."""
+    raw = read_bytes(path, "text", what, hint="give a text file")
     if not raw:
         raise DataError("file is empty", path, hint="put some text in it")
     try:

@@ -12,7 +12,7 @@ from zoo.adapter import ModelAdapter, Strategy, parse_numbers
 from zoo.data import DataBundle
 from zoo_tabular import strategies
 from zoo_tabular.csvfile import read_table
-from zoo_tabular.datasets import prediction_features
+from zoo_tabular.datasets import prediction_features, prediction_meta
 
 
 class TabularAdapter(ModelAdapter):
@@ -56,10 +56,16 @@ class TabularAdapter(ModelAdapter):
     # -- export and serving -----------------------------------------------------
     def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
         """One field per feature, named after the training file's columns; the raw (unstandardized) values."""
+        prediction_meta(meta, 1)  # a damaged feature count or standardization fails here, by field
         form = super().input_form(meta)
         form["label"] = meta.get("label", "")
         form["binary"] = self.task == "binary"
         return form
+
+    def preprocessing(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """The training split's standardization, checked: a finite mean and positive std per feature."""
+        _, _, _, stats = prediction_meta(meta, 1)
+        return {"standardize": {"mean": stats[0], "std": stats[1]}} if stats else {}
 
 
 class LogisticAdapter(TabularAdapter):

@@ -9,13 +9,13 @@ parser traceback. Delimiters (comma, semicolon, tab) and a header row are detect
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import DataError
+from zoo.readfile import decode_utf8, gunzip, is_gzip, read_bytes, read_maybe_gzipped
 
 #: The largest float32: a larger value would become infinity once the data is a tensor.
 FLOAT32_MAX = 3.4028234663852886e38
@@ -41,19 +41,18 @@ class Table:
 
 
 def _read_text(path: Path) -> str:
-    if not path.is_file():
-        hint = "check the path" if not path.exists() else "give a file, not a folder"
-        raise DataError("no such file" if not path.exists() else "is not a file", path, hint=hint)
-    try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        return raw.decode("utf-8-sig")
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"cannot be read: {exc}", path) from None
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError("is not UTF-8 text", path, line, hint="save the file as UTF-8 CSV") from None
+    """The file as text: a regular file only, inflated when gzip, both under the data-set limit."""
+    what = "a CSV data file"
+    if path.suffix == ".gz":
+        raw = read_bytes(path, "data", what)
+        if not is_gzip(raw):
+            raise DataError(
+                "ends in .gz but is not gzip data", path, hint="rename it, or compress it with gzip"
+            )
+        raw = gunzip(raw, path, "data", what)
+    else:
+        raw = read_maybe_gzipped(path, "data", what)
+    return decode_utf8(raw, path, hint="save the file as UTF-8 CSV")
 
 
 def _is_number(cell: str) -> bool:

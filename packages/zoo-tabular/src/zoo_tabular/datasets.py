@@ -9,6 +9,7 @@ labels; standardization statistics come from the training split only and travel 
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import torch
 
 from zoo.data import DataBundle, DataRequest, TensorSplit
 from zoo.errors import DataError, UsageError
+from zoo.metadata import MAX_FEATURES
 from zoo_tabular.csvfile import Table, read_table
 from zoo_tabular.plugin import DATA_OPTIONS
 
@@ -280,9 +282,7 @@ def prediction_features(rows: list[list[float]], meta: dict[str, Any], where: li
     A row may hold just the features, or every column of the training CSV (the label
     is then dropped). ``where`` names each row for errors (an input or a file line).
     """
-    n = int(meta.get("features", len(rows[0]) if rows else 0))
-    columns = int(meta.get("columns", n + 1))
-    label = int(meta.get("label_index", columns - 1))
+    n, columns, label, stats = prediction_meta(meta, len(rows[0]) if rows else 0)
     picked = []
     for row, place in zip(rows, where):
         if len(row) == n:
@@ -295,7 +295,49 @@ def prediction_features(rows: list[list[float]], meta: dict[str, Any], where: li
                 hint=f"give {n} comma-separated numbers per input (or {columns} with the label)",
             )
     x = torch.tensor(picked, dtype=torch.float32).reshape(len(picked), n)
-    stats = meta.get("standardize")
     if stats:
-        x = (x - torch.tensor(stats["mean"])) / torch.tensor(stats["std"])
+        x = (x - torch.tensor(stats[0])) / torch.tensor(stats[1])
     return x
+
+
+def _whole(meta: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = meta.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(
+            f"data_meta.{key} must be a whole number from {low} to {high}, got {str(value)[:40]}"
+        )
+    return value
+
+
+def _numbers(value: Any, key: str, count: int, positive: bool) -> list[float]:
+    ok = isinstance(value, list) and len(value) == count
+    ok = ok and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+    )
+    if not ok or (positive and min(value, default=1) <= 0):
+        kind = "positive finite numbers" if positive else "finite numbers"
+        raise ValueError(
+            f"data_meta.standardize.{key} must be a list of {count} {kind}, got {str(value)[:60]}"
+        )
+    return [float(v) for v in value]
+
+
+def prediction_meta(
+    meta: dict[str, Any], given: int
+) -> tuple[int, int, int, tuple[list[float], list[float]] | None]:
+    """Features, columns, label column and standardization from a checkpoint's metadata, checked.
+
+    ``given`` (the first row's length) stands in for a missing feature count. A damaged
+    field is a ValueError naming it: zoo reports it against the checkpoint file.
+    """
+    n = _whole(meta, "features", given, 1, MAX_FEATURES)
+    columns = _whole(meta, "columns", n + 1, n, n + 1)
+    label = _whole(meta, "label_index", columns - 1, 0, columns - 1)
+    stats = meta.get("standardize")
+    if not stats:
+        return n, columns, label, None
+    if not isinstance(stats, dict):
+        raise ValueError(f"data_meta.standardize must be an object with mean and std, got {str(stats)[:60]}")
+    mean = _numbers(stats.get("mean"), "mean", n, positive=False)
+    std = _numbers(stats.get("std"), "std", n, positive=True)
+    return n, columns, label, (mean, std)

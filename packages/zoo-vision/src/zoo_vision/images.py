@@ -9,6 +9,7 @@ pixels on its longer side and centred the same way.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,17 @@ SIDE = 28
 BOX = 20
 #: Pixels at least this bright (after stretching) count as part of the digit when cropping.
 INK = 48
+#: Most pixels a picture may decode to (4096 x 4096). A digit needs 28 x 28; a phone photo
+#: is about 12 million. A small, highly compressed file can declare far more, and decoding
+#: it would cost gigabytes of memory and seconds of CPU, so the size is checked first.
+MAX_PIXELS = 4096 * 4096
+#: JPEGs larger than this on both sides are decoded at 1/2, 1/4 or 1/8 scale (cheap in the
+#: decoder itself); the picture is shrunk to 20 pixels anyway.
+DRAFT_SIDE = 1024
+
+# The pixel budget above is stricter than Pillow's own bomb check, whose warning would only
+# repeat it less clearly.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 @dataclass
@@ -42,14 +54,34 @@ def open_gray(path: str | Path) -> Image.Image:
         raise DataError("is not a regular file (a pipe or device?), not an image", path=file)
     try:
         with Image.open(file) as img:
+            if img.format == "JPEG":
+                img.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+            check_pixels(img.size, file)
             img.load()
             return _flatten(img)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(file, f"Pillow: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(
             f"is not an image that can be read ({type(exc).__name__}: {exc})",
             path=file,
             hint="give a PNG, JPEG, BMP, GIF or other picture of one digit",
         ) from None
+
+
+def check_pixels(size: tuple[int, int], path: str | Path) -> None:
+    """Refuse a picture whose declared size is over MAX_PIXELS, before a byte of it is decoded."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise _too_many_pixels(path, f"{width} x {height} = {width * height:,} pixels")
+
+
+def _too_many_pixels(path: str | Path, size: str) -> DataError:
+    return DataError(
+        f"is too large to read: {size}, over the limit of {MAX_PIXELS:,} pixels (4096 x 4096)",
+        path=path,
+        hint="scale the picture down; a digit needs only 28 x 28 pixels",
+    )
 
 
 def _flatten(img: Image.Image) -> Image.Image:

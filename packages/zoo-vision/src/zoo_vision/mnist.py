@@ -11,7 +11,6 @@ against each other.
 
 from __future__ import annotations
 
-import gzip
 import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +22,7 @@ import torch
 
 from zoo.data import Batch, DataBundle, DataRequest, LoaderSplit, TensorSplit
 from zoo.errors import DataError, UsageError
-from zoo_vision.idx import IMAGE_SIDE, NUM_CLASSES, decode_images, decode_labels
+from zoo_vision.idx import IMAGE_SIDE, NUM_CLASSES, decode_images, decode_labels, inflated_pieces
 
 MEAN = 0.1307
 STD = 0.3081
@@ -58,11 +57,15 @@ def normalize(x: torch.Tensor, mean: float = MEAN, std: float = STD) -> torch.Te
 
 
 def locate(raw: Path) -> dict[str, Path | None]:
-    """Each of the four files, plain or gzipped (the plain one wins), or None when absent."""
+    """Each of the four files, plain or gzipped (the plain one wins), or None when absent.
+
+    Anything present under the name counts (a folder, a pipe, a broken link), so that reading
+    it names what it really is instead of calling it missing.
+    """
     found: dict[str, Path | None] = {}
     for name in FILES:
         plain, packed = raw / name, raw / f"{name}.gz"
-        found[name] = plain if plain.is_file() else packed if packed.is_file() else None
+        found[name] = plain if os.path.lexists(plain) else packed if os.path.lexists(packed) else None
     return found
 
 
@@ -157,10 +160,13 @@ def _ensure_plain(files: dict[str, Path]) -> None:
         target = path.with_suffix("")
         tmp = target.with_name(target.name + ".partial")
         try:
-            with gzip.open(path, "rb") as src, open(tmp, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
+            with open(tmp, "wb") as dst:  # piece by piece, never past the size the header announces
+                for piece in inflated_pieces(path):
+                    dst.write(piece)
             os.replace(tmp, target)
+        except DataError:
+            tmp.unlink(missing_ok=True)
+            raise
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise DataError(

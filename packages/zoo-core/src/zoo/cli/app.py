@@ -7,7 +7,6 @@ that the user can fix are ZooErrors: printed as one line, exit code 2, no traceb
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -101,7 +100,10 @@ def load_registry(warn: bool = True) -> Any:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Strict JSON on stdout (non-finite numbers as null, said on stderr): see zoo.jsonout."""
+    from zoo.jsonout import print_json as strict
+
+    strict(data)
 
 
 def fmt(value: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -85,6 +84,12 @@ def bench_cmd(
     from zoo.bench import as_json as rows_json
     from zoo.bench import bench
 
+    earlier = None
+    if baseline is not None:  # read and checked before anything runs
+        from zoo.bench import check_baseline
+        from zoo.readfile import read_json
+
+        earlier = check_baseline(read_json(baseline, "the output of zoo bench --json"), baseline)
     registry = load_registry()
     specs = registry.find(pattern)
     if not specs:
@@ -93,16 +98,6 @@ def bench_cmd(
     if device != "cpu":  # resolving anything else imports torch; fail here, once, on a bad device
         backend, index = resolve_device(device, registry.devices)
         concrete = backend.name if backend.name == "cpu" else f"{backend.name}:{index}"
-    earlier = None
-    if baseline is not None:
-        try:
-            earlier = json.loads(baseline.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read the baseline {baseline}: {exc}") from None
-        if isinstance(earlier, dict):
-            earlier = earlier.get("rows", [])
-        if not isinstance(earlier, list):
-            raise UsageError(f"{baseline} is not the output of zoo bench --json")
     rows = bench(
         specs,
         device=concrete,

@@ -7,15 +7,24 @@ from typing import Optional
 
 import typer
 
-from zoo.cli.app import app, out, print_json
+from zoo.cli.app import app, complete_model_or_weights, out
 
 
 @app.command("export")
 def export_cmd(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint, e.g. runs/vision.cnn/RUN/best.safetensors."),
+    ref: str = typer.Argument(
+        ...,
+        metavar="CKPT|RUN|NAME[:TAG]",
+        help="A checkpoint, a run folder (its best checkpoint) or published weights NAME[:TAG].",
+        autocompletion=complete_model_or_weights,
+    ),
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or pt2 (torch.export), e.g. --format pt2."),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="File to write (default: the checkpoint's name with .onnx or .pt2)."
+        None,
+        "--output",
+        "-o",
+        help="File to write (default: in the current folder, the checkpoint's or model's name with .onnx or .pt2). "
+        "Never the input, a symlink or a device.",
     ),
     check: bool = typer.Option(
         True, "--check/--no-check", help="Run the exported file and compare with PyTorch (default on)."
@@ -25,11 +34,12 @@ def export_cmd(
 ) -> None:
     """Export a checkpoint for use outside zoo, with a dynamic batch dimension.
 
-    Example: zoo export runs/vision.cnn/RUN/best.safetensors --format onnx -o cnn.onnx
+    Example: zoo export runs/vision.cnn/RUN/best.safetensors --format onnx -o cnn.onnx; zoo export vision.cnn
     """
     from zoo.export import export_checkpoint
+    from zoo.jsonout import print_json
 
-    result = export_checkpoint(checkpoint, fmt.lower(), output, check=check, tolerance=tolerance)
+    result = export_checkpoint(ref, fmt.lower(), output, check=check, tolerance=tolerance)
     if as_json:
         print_json(result.as_dict())
         return

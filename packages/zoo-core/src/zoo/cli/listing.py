@@ -7,8 +7,9 @@ from typing import Any, Optional
 
 import typer
 
-from zoo.cli.app import JSON_HELP, app, complete_model, err, load_registry, out, print_json, print_table, safe
+from zoo.cli.app import JSON_HELP, app, complete_model, err, load_registry, out, print_table, safe
 from zoo.errors import UsageError
+from zoo.jsonout import print_json
 from zoo.spec import TASKS
 
 
@@ -68,8 +69,8 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -
             for p in rows
         ],
     )
-    for name, dists in registry.conflicts.items():
-        err.print(safe(f"conflict: {name!r} is registered by {' and '.join(dists)}"))
+    for kind, name, dists in registry.all_conflicts:
+        err.print(safe(f"conflict: {kind} {name!r} is registered by {' and '.join(dists)}"))
     if not rows:
         err.print("no plugins installed")
 
@@ -166,17 +167,23 @@ def weights_cmd(
     """List published weight sets with their provenance and metric: use them as NAME[:TAG] in predict,
     eval, export and serve, or as zoo train NAME --weights TAG."""
     from zoo.inspect import weights_info
+    from zoo.weights import weights_status
 
     registry = load_registry()
-    rows = [{"model": s.full_name, **weights_info(w)} for s in registry.find(pattern) for w in s.weights]
+    rows = [
+        {"model": s.full_name, **weights_info(w), "status": weights_status(w)}
+        for s in registry.find(pattern)
+        for w in s.weights
+    ]
     if as_json:
         print_json(rows)
         return
     print_table(
-        ["weights", "metric", "data", "recipe", "trained", "size"],
+        ["weights", "status", "metric", "data", "recipe", "trained", "size"],
         [
             [
                 f"{r['model']}:{r['tag']}",
+                r["status"],
                 f"{r['metric']} {r['value']:.4g}",
                 f"{r['dataset']} ({r['split']})",
                 r["recipe"],
@@ -188,3 +195,6 @@ def weights_cmd(
     )
     if not rows:
         err.print("no published weights match" if registry.models else "no models installed")
+    damaged = [f"{r['model']}:{r['tag']}" for r in rows if not str(r["status"]).startswith("ok")]
+    if damaged:
+        err.print(safe(f"warning: {', '.join(damaged)}: the file does not match its declaration; reinstall the plugin"))

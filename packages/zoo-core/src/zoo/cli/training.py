@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -30,8 +29,6 @@ TRAIN_EPILOG = (
     "zoo train --config runs/tabular.logistic/latest/config.json --seed 1; "
     "zoo train tabular.logistic --print-config > run.json"
 )
-#: What a configuration file (a run's config.json, or --print-config's output) may set.
-CONFIG_KEYS = ("model", "recipe", "hparams", "data_options", "config", "seed", "precision", "deterministic", "weights")
 
 
 @app.command("train", context_settings=EXTRA_ARGS, epilog=TRAIN_EPILOG)
@@ -128,18 +125,32 @@ def train_cmd(
     (see zoo info NAME), e.g. zoo train tabular.linear --method gd."""
     from zoo.options import parse_extra_args
     from zoo.progress import output, run_warnings
+    from zoo.runconfig import read_config_file
 
-    from_file = read_config_file(config_file) if config_file is not None else {}
-    if from_file:
-        if name is not None and name != from_file["model"]:
-            raise UsageError(f"{config_file} describes a run of {from_file['model']!r}, not {name!r}")
-        name = str(from_file["model"])
+    from_file = read_config_file(config_file) if config_file is not None else None
+    if resume is not None:
+        for flag, value in (("--config", config_file), ("--folds", folds if folds > 1 else None)):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} cannot be combined with --resume: a resumed run keeps its own settings",
+                    hint="resume one fold with zoo train --resume RUN_DIR/fold-<i>" if flag == "--folds" else None,
+                )
+    if from_file is not None:
+        if name is not None and name != from_file.model:
+            raise UsageError(f"{config_file} describes a run of {from_file.model!r}, not {name!r}")
+        name = from_file.model
     if name is None and resume is None:
         raise UsageError("give the model to train", hint="zoo train NAME, or zoo train --config FILE; see zoo list")
     name = name or ""
+    overrides: dict[str, Any] = {}
     if resume is None:
-        load_registry(warn=False).model(name)  # fail fast, before torch is imported
-
+        registry = load_registry(warn=False)
+        spec = registry.model(name)  # fail fast, before torch is imported
+        if from_file is not None:
+            overrides = from_file.overrides(spec, registry.dataset(spec.dataset), keep_hparams=recipe is None)
+            if folds > 1:  # each fold's own config.json names its fold; --folds sets them anew
+                overrides.pop("fold", None)
+                overrides.pop("folds", None)
     given: dict[str, Any] = {
         k: v
         for k, v in dict(
@@ -153,47 +164,47 @@ def train_cmd(
         ).items()
         if v is not None
     }
-    overrides = _file_overrides(from_file, name, keep_hparams=recipe is None) if from_file else {}
     overrides.update(given)
     overrides.update(parse_extra_args(list(ctx.args)))
-    if seed is None and from_file.get("seed") is not None:
-        seed = int(from_file["seed"])
-    precision = precision or from_file.get("precision")
-    if deterministic is None:
-        deterministic = bool(from_file.get("deterministic", False))
-    weights_ref = _weights_ref(name, weights) if weights is not None else from_file.get("weights")
+    if from_file is not None:
+        seed = from_file.get("seed") if seed is None else seed
+        precision = precision or from_file.get("precision")
+        deterministic = bool(from_file.get("deterministic")) if deterministic is None else deterministic
+        save_every = from_file.get("save_every") if save_every is None else save_every
+    file_weights = from_file.get("weights") if from_file is not None else None
+    weights_ref = _weights_ref(name, weights if weights is not None else file_weights)
 
     if print_config:
-        print_json(_planned_config(name, seed, device, precision, deterministic, weights_ref, out_dir, overrides))
+        print_json(
+            _planned_config(
+                name, seed, device, precision, bool(deterministic), weights_ref, out_dir, save_every, overrides
+            )
+        )
         return
 
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
+    settings: dict[str, Any] = dict(
+        seed=seed,
+        device=device,
+        data_dir=data_dir,
+        precision=precision,
+        deterministic=bool(deterministic),
+        quiet=quiet,
+        download=download,
+        weights=weights_ref,
+        save_every=save_every,
+    )
     if folds > 1:
-        _train_folds(
-            name, folds, out_dir, seed, device, data_dir, precision, bool(deterministic), quiet, download, overrides
-        )
+        with output(stream=sys.stderr if as_json else None, log_every=log_every):
+            _train_folds(name, folds, out_dir, as_json, settings, overrides)
         return
     from zoo.trainer import train
 
     with output(stream=sys.stderr if as_json else None, log_every=log_every):
-        run = train(
-            name,
-            seed=seed,
-            device=device,
-            data_dir=data_dir,
-            out=out_dir,
-            resume=resume,
-            precision=precision,
-            deterministic=deterministic,
-            quiet=quiet,
-            download=download,
-            weights=weights_ref,
-            save_every=save_every,
-            **overrides,
-        )
+        run = train(name, out=out_dir, resume=resume, **settings, **overrides)
     if not run.is_main:
         return
     last = run.history[-1] if run.history else {}
@@ -221,39 +232,6 @@ def train_cmd(
         out.print(safe(f"best {metric} {run.best['value']:.6g} at epoch {run.best['epoch']}: {run.run_dir}"))
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """A run configuration: a JSON object naming at least the model; unknown keys are refused."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (ValueError, RecursionError) as exc:
-        raise UsageError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("model"), str):
-        raise UsageError(f"{path} is not a run configuration", hint="give a run's config.json or --print-config output")
-    for key in ("hparams", "data_options", "config"):
-        if not isinstance(data.get(key, {}), dict):
-            raise UsageError(f"{path}: {key!r} must be an object")
-    return {k: v for k, v in data.items() if k in CONFIG_KEYS}
-
-
-def _file_overrides(data: dict[str, Any], name: str, keep_hparams: bool) -> dict[str, Any]:
-    """The file's recipe, hyperparameters, data options and the model's own config keys as overrides.
-
-    With --recipe on the command line the recipe decides the hyperparameters, not the file.
-    Config keys the model does not declare came from the data (``in_features``) and are left to it.
-    """
-    spec = load_registry(warn=False).model(name)
-    overrides: dict[str, Any] = {}
-    if data.get("recipe") is not None:
-        overrides["recipe"] = data["recipe"]
-    if keep_hparams:
-        overrides.update(data.get("hparams", {}))
-    overrides.update(data.get("data_options", {}))
-    overrides.update({k: v for k, v in data.get("config", {}).items() if k in spec.config})
-    return overrides
-
-
 def _planned_config(
     name: str,
     seed: int | None,
@@ -262,6 +240,7 @@ def _planned_config(
     deterministic: bool,
     weights: str | None,
     out_dir: Path | None,
+    save_every: int | None,
     overrides: dict[str, Any],
 ) -> dict[str, Any]:
     """What ``--config`` reads back: the checked plan, without training."""
@@ -276,6 +255,7 @@ def _planned_config(
         deterministic=deterministic,
         quiet=True,
         weights=weights,
+        save_every=save_every,
         **overrides,
     )
     return {
@@ -288,6 +268,7 @@ def _planned_config(
         "precision": plan.precision,
         "deterministic": plan.deterministic,
         "weights": plan.weights,
+        "save_every": plan.save_every,
     }
 
 
@@ -301,37 +282,20 @@ def _weights_ref(name: str, weights: str | None) -> str | None:
 
 
 def _train_folds(
-    name: str,
-    folds: int,
-    out_dir: Path | None,
-    seed: int | None,
-    device: str,
-    data_dir: Path | None,
-    precision: str | None,
-    deterministic: bool,
-    quiet: bool,
-    download: bool,
-    overrides: dict[str, Any],
+    name: str, folds: int, out_dir: Path | None, as_json: bool, settings: dict[str, Any], overrides: dict[str, Any]
 ) -> None:
     """K-fold cross-validation: one run per fold, then each fold's and the mean ± std metric."""
     from zoo.folds import check_foldable, train_folds
 
     check_foldable(name)
-    summary = train_folds(
-        name,
-        folds,
-        out=out_dir,
-        report=out.print,
-        seed=seed,
-        device=device,
-        data_dir=data_dir,
-        precision=precision,
-        deterministic=deterministic,
-        quiet=quiet,
-        download=download,
-        **overrides,
-    )
+    report = err.print if as_json else out.print
+    summary = train_folds(name, folds, out=out_dir, report=lambda text: report(safe(text)), **settings, **overrides)
+    if as_json:
+        print_json(summary)
+        return
     out.print(
-        f"mean {summary['metric']} {summary['mean']:.3g} ± {summary['std']:.2g} over {folds} folds "
-        f"(best epochs {summary['best_mean']:.3g} ± {summary['best_std']:.2g}); {summary['run_dir']}/folds.json"
+        safe(
+            f"mean {summary['metric']} {summary['mean']:.3g} ± {summary['std']:.2g} over {folds} folds "
+            f"(best epochs {summary['best_mean']:.3g} ± {summary['best_std']:.2g}); {summary['run_dir']}/folds.json"
+        )
     )

@@ -16,11 +16,11 @@ from zoo.cli.app import (
     fmt,
     load_registry,
     out,
-    print_json,
     print_table,
     safe,
 )
 from zoo.errors import UsageError
+from zoo.jsonout import print_json
 
 REF_HELP = "A checkpoint file, a run folder (its best checkpoint) or published weights NAME[:TAG]."
 
