@@ -10,7 +10,9 @@ that describes the model and its training are kept), measures it with ``zoo eval
 and copies it to ``packages/<plugin>/src/<package>/weights/<model>-default.safetensors``.
 Next to the files, ``weights.json`` records per set: model, tag, file (relative to the
 package), sha256, size, dataset, split, metric, value, recipe, the exact command,
-seed, train_seconds and device. Plugins read that manifest to declare their weights.
+seed, train_seconds (the sum of the run's epoch ``seconds``: training alone, measured
+inside the run), device and machine (CPU model, cores, torch threads). Plugins read
+that manifest to declare their weights.
 
 ``tabular.diabetes`` is trained on all 759 rows (``--val-fraction 0``); its metric is
 the mean final-epoch validation accuracy of a 5-fold cross-validation of the same
@@ -186,6 +188,34 @@ def shown(argv: list[str], tmp: Path) -> str:
     return shlex.join(["python", "-m", "zoo", *argv]).replace(f"{tmp}{os.sep}", "")
 
 
+def in_run_seconds(metrics: Path) -> float:
+    """The run's training time as it measured it: the sum of its epochs' ``seconds``.
+
+    Process start, the torch import, data loading and the final save are left out; they
+    depend on the machine's load far more than training does.
+    """
+    lines = metrics.read_text(encoding="utf-8").splitlines()
+    return sum(float(json.loads(line).get("seconds", 0.0)) for line in lines if line.strip())
+
+
+def machine(threads: int) -> str:
+    """What the build ran on, in words: CPU model, cores, torch threads (or the GPU's name)."""
+    import platform
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    used = threads or torch.get_num_threads()
+    return f"{model}, {os.cpu_count()} cores, {used} torch thread{'s' if used != 1 else ''}"
+
+
 def build_one(build: Build, options: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     started = time.perf_counter()
     data_args: tuple[str, ...] = ()
@@ -197,9 +227,8 @@ def build_one(build: Build, options: argparse.Namespace, env: dict[str, str]) ->
         tmp = Path(tmp_name)
         run = tmp / "run"
         argv = ["train", build.model, *common, *build.args, "--out", str(run), "-q"]
-        train_started = time.perf_counter()
         zoo(*argv, env=env)
-        train_seconds = time.perf_counter() - train_started
+        train_seconds = in_run_seconds(run / "metrics.jsonl")
 
         package_dir = ROOT / "packages" / build.distribution / "src" / build.package
         relative = f"weights/{build.stem}-{TAG}.safetensors"
@@ -220,8 +249,9 @@ def build_one(build: Build, options: argparse.Namespace, env: dict[str, str]) ->
             "recipe": build.recipe,
             "command": shown(argv, tmp),
             "seed": build.seed,
-            "train_seconds": round(train_seconds, 2),
+            "train_seconds": round(train_seconds, 3),
             "device": "cpu",
+            "machine": machine(options.threads),
             "summary": build.summary,
             "epochs": int(json.loads(metadata.get("hparams", "{}")).get("epochs", 0)),
             "torch_version": metadata.get("torch_version", ""),

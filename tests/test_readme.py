@@ -20,12 +20,10 @@ def readme_plugin_files() -> dict[str, str]:
     return {path: body for path, body in pattern.findall(text)}
 
 
-def test_readme_plugin_installs_lists_trains_and_predicts(zoo_cli: Runner, tmp_path: Path) -> None:
+def install_readme_plugin(site: Path) -> dict[str, str]:
+    """Lay the README's plugin package and its dist-info out in ``site`` as an installer would."""
     files = readme_plugin_files()
-    assert set(files) == {"pyproject.toml", "src/zoo_hello/plugin.py", "src/zoo_hello/impl.py"}
     project = tomllib.loads(files["pyproject.toml"])["project"]
-    # Lay the package and its dist-info out as an installer would.
-    site = tmp_path / "site"
     package = site / "zoo_hello"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("", encoding="utf-8")
@@ -41,6 +39,13 @@ def test_readme_plugin_installs_lists_trains_and_predicts(zoo_cli: Runner, tmp_p
     (info / "entry_points.txt").write_text(
         "[zoo.plugins]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()), encoding="utf-8"
     )
+    return files
+
+
+def test_readme_plugin_installs_lists_trains_and_predicts(zoo_cli: Runner, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    files = install_readme_plugin(site)
+    assert set(files) == {"pyproject.toml", "src/zoo_hello/plugin.py", "src/zoo_hello/impl.py"}
     env = {"ZOO_LOAD_PLUGINS": "hello"}
     listed = json.loads(zoo_cli("list", "--json", sites=(site,), env=env, check=True).stdout)
     assert [m["name"] for m in listed] == ["hello.xor"] and listed[0]["plugin"] == "zoo-hello"

@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from test_readme import readme_plugin_files
+from test_readme import install_readme_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 READMES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "packages").glob("*/README.md"))]
@@ -107,36 +106,11 @@ def test_every_exemption_is_still_shown_somewhere() -> None:
 
 
 def _tiny_mnist(folder: Path) -> None:
-    """A small learnable MNIST in torchvision's layout: class c is a bright bar at spot c."""
-    import torch
+    """A small learnable MNIST in torchvision's layout (the distributed tests' generator)."""
+    from test_distributed import _write_idx
 
-    raw = folder / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for prefix, samples, seed in (("train", 600, 0), ("t10k", 100, 1)):
-        g = torch.Generator().manual_seed(seed)
-        labels = torch.arange(samples) % 10
-        images = (torch.rand(samples, 28, 28, generator=g) * 40).to(torch.uint8)
-        for i, c in enumerate(labels.tolist()):
-            r, col = 2 + (c // 5) * 12, 2 + (c % 5) * 5
-            images[i, r : r + 8, col : col + 4] = 255
-        header = struct.pack(">IIII", 2051, samples, 28, 28)
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.numpy().tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, samples) + bytes(labels.tolist()))
-
-
-def _hello_site(site: Path) -> None:
-    """The README's example plugin, laid out as an installed distribution."""
-    files = readme_plugin_files()
-    package = site / "zoo_hello"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("", encoding="utf-8")
-    for path, body in files.items():
-        if path.startswith("src/zoo_hello/"):
-            (package / Path(path).name).write_text(body, encoding="utf-8")
-    info = site / "zoo_hello-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zoo-hello\nVersion: 0.1.0\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[zoo.plugins]\nhello = zoo_hello.plugin\n", encoding="utf-8")
+    _write_idx(folder, 600, 0)
+    _write_idx(folder, 100, 1)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +121,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     base = tmp_path_factory.mktemp("readme")
     _tiny_mnist(base / "data")
     site = base / "site"
-    _hello_site(site)
+    install_readme_plugin(site)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
     env.update(
         ZOO_DATA_DIR=str(base / "data"),

@@ -93,9 +93,7 @@ def train(name: str, *, log_every: int | None = None, **overrides: Any) -> Run:
         raise _python_spelling(exc) from None
 
 
-_FLAG = re.compile(
-    r"(?<![\w-])--(?:no-)?([a-z][a-z0-9-]*)(?: (-?\d[\w.+-]*|[A-Z][A-Z_]*\b|(?=\S*[/\\])[^\s,;)]+))?"
-)
+_FLAG = re.compile(r"(?<![\w-])--(?:no-)?([a-z][a-z0-9-]*)(?: (-?\d[\w.+-]*|[A-Z][A-Z_]*\b|(?=\S*[/\\])[^\s,;)]+))?")
 
 
 def _keyword(match: re.Match[str]) -> str:

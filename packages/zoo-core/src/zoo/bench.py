@@ -34,8 +34,12 @@ from typing import Any
 NOTES_RECIPE = "seed"
 #: What each child process runs.
 CHILD = "import sys; from zoo.bench import _child_main; _child_main(sys.argv[1:])"
-#: Epochs a ``--quick`` run is capped to.
+#: A ``--quick`` run: at most this many epochs of at most QUICK_STEPS optimizer steps each
+#: (the training split cut to QUICK_STEPS batches of the recipe's size), evaluated on at
+#: most QUICK_VAL samples. A smoke check that every model trains, not a measurement.
 QUICK_EPOCHS = 2
+QUICK_STEPS = 25
+QUICK_VAL = 1000
 #: Metrics where lower is better when a recipe targets something other than the main metric.
 LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "perplexity", "error")
 
@@ -132,6 +136,10 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if job.get("epochs"):
         overrides["epochs"] = int(job["epochs"])
+    if job.get("steps"):
+        batch = int(recipe.resolved()["batch_size"])
+        train_cap = int(job["steps"]) * batch if batch > 0 else None
+        _cap_data(registry, spec.dataset, train_cap, int(job.get("val_samples") or 0) or None)
     on_cuda = backend.name == "cuda"
     if on_cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -163,6 +171,36 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
         status="ok",
     )
     return result
+
+
+def _cap_data(registry: Any, name: str, train: int | None, val: int | None) -> None:
+    """Make data set ``name`` load only the first samples of each split, in this child's registry."""
+    import dataclasses
+
+    from zoo.spec import resolve
+
+    dataset = registry.dataset(name)
+    load = resolve(dataset.loader)
+
+    def capped(request: Any) -> Any:
+        bundle = load(request)
+        bundle.train = _head(bundle.train, train)
+        if bundle.val is not None:
+            bundle.val = _head(bundle.val, val)
+        return bundle
+
+    registry.datasets[name] = dataclasses.replace(dataset, loader=capped)
+
+
+def _head(split: Any, n: int | None) -> Any:
+    """The first ``n`` samples of a split (all of them when ``n`` is None or larger)."""
+    from zoo.data import LoaderSplit, TensorSplit
+
+    if n is None or len(split) <= n:
+        return split
+    if isinstance(split, TensorSplit):
+        return TensorSplit(split.x[:n], split.y[:n])
+    return LoaderSplit(split.make, n)  # batches index range(length): the first n samples
 
 
 def _child_main(argv: list[str]) -> None:
@@ -271,12 +309,8 @@ BASELINE_NUMBERS = ("samples_per_s", "seconds_to_target")
 
 
 def check_baseline(data: Any, path: str | Path) -> list[dict[str, Any]]:
-    """The rows of an earlier ``zoo bench --json``, every field the comparison reads checked.
-
-    Done before any run starts, so that a damaged baseline costs nothing: a row that is
-    not an object, a name that is not text, or a rate that is not a non-negative number
-    is one UsageError naming the row and the field.
-    """
+    """The rows of an earlier ``zoo bench --json``, each field the comparison reads checked before
+    any run starts: a damaged baseline is one UsageError naming the row and the field, and costs nothing."""
     from zoo.errors import UsageError
 
     rows = data.get("rows") if isinstance(data, dict) else data
@@ -349,7 +383,7 @@ def bench(
                 "recipe": row.recipe,
                 "device": device,
                 "seed": seed,
-                "epochs": cap,
+                **({"epochs": cap, "steps": QUICK_STEPS, "val_samples": QUICK_VAL} if quick else {"epochs": cap}),
                 "data_dir": None if data_dir is None else str(data_dir),
                 "out": str(folder / "run"),
             }
@@ -362,7 +396,3 @@ def bench(
 
 def as_json(rows: list[BenchRow]) -> list[dict[str, Any]]:
     return [{**asdict(row), "flagged": row.flagged} for row in rows]
-
-
-if __name__ == "__main__":  # pragma: no cover - the child is started with -c
-    _child_main(sys.argv[1:])

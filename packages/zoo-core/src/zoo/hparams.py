@@ -4,6 +4,10 @@ A recipe is a plain mapping (plugins write them as dict literals); the trainer w
 with ``HParams``, so a value is converted and range-checked in one place, whether it
 came from a recipe, the command line, ``zoo.train(...)`` or a checkpoint being
 resumed. Keys that only some models use (``grid_step``...) ride along in ``extra``.
+
+``min_steps`` lets a recipe counted in epochs still take enough optimizer steps on a
+small data set: the trainer, which knows the data size, raises ``epochs`` to reach it
+unless the user set ``--epochs`` (``reach_min_steps``).
 """
 
 from __future__ import annotations
@@ -65,13 +69,16 @@ class HParams:
     weight_decay: float
     schedule: str
     method: str
+    #: The fewest optimizer steps the run should take; 0: epochs alone decide.
+    min_steps: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> HParams:
         """Check and convert; every problem is a UsageError naming the option."""
         known = {k for k in cls.__dataclass_fields__ if k != "extra"}
-        missing = sorted(known - set(values))
+        # min_steps is optional: checkpoints written before it existed still resume.
+        missing = sorted(known - set(values) - {"min_steps"})
         if missing:
             raise UsageError(f"hyperparameters are missing: {', '.join(missing)}")
         method = values["method"]
@@ -86,6 +93,7 @@ class HParams:
             weight_decay=_float("--weight-decay", values["weight_decay"], 0.0),
             schedule=_choice("--schedule", values["schedule"], SCHEDULES),
             method=method,
+            min_steps=_int("--min-steps", values.get("min_steps", 0), 0),
             extra={k: v for k, v in values.items() if k not in known},
         )
 
@@ -97,6 +105,24 @@ class HParams:
 
     def replace(self, **changes: Any) -> HParams:
         return HParams.from_dict({**self.as_dict(), **changes})
+
+
+def reach_min_steps(h: HParams, steps_per_epoch: int, samples: int) -> tuple[HParams, str | None]:
+    """Raise ``epochs`` until the run takes ``min_steps`` optimizer steps; the one-line note saying so.
+
+    A recipe counted in epochs takes few steps on a few thousand samples (6 epochs of
+    4,000 at batch 256 are 96 steps). On data large enough nothing changes.
+    """
+    if h.min_steps <= 0 or steps_per_epoch <= 0:
+        return h, None
+    epochs = min(max(h.epochs, math.ceil(h.min_steps / steps_per_epoch)), MAX_COUNT)
+    if epochs == h.epochs:
+        return h, None
+    note = (
+        f"epochs: {h.epochs} -> {epochs} to reach the recipe's {h.min_steps:,} optimizer steps (min_steps) "
+        f"on {samples:,} samples at {steps_per_epoch} steps an epoch; --epochs N sets them yourself"
+    )
+    return h.replace(epochs=epochs), note
 
 
 def check_seed(seed: Any) -> int:

@@ -65,6 +65,7 @@ def weights_info(w: Weights) -> dict[str, Any]:
         "seed": w.seed,
         "train_seconds": w.train_seconds,
         "device": w.device,
+        "machine": w.machine,
         "size": w.size,
         "sha256": w.sha256,
         "file": w.file,

@@ -28,6 +28,7 @@ from zoo.epoch import EpochContext, StopRequested
 from zoo.errors import TrainingError, UsageError, ZooError
 from zoo.evaluate import evaluate_split
 from zoo.hostmem import keep_freed_memory
+from zoo.hparams import reach_min_steps
 from zoo.optim import make_optimizer
 from zoo.plan import Plan
 from zoo.progress import Reporter
@@ -103,6 +104,9 @@ class Trainer:
                 f"{spec.full_name} has no fitting method {method!r}", hint=f"methods: {', '.join(sorted(strategies))}"
             )
         self.strategy: Strategy = strategies[method]
+        if plan.resume is None and not plan.epochs_given and method not in self.adapter.optimizer_free:
+            # Small data: the recipe's min_steps raises the epochs before the schedule is laid out.
+            plan.hparams, plan.epochs_note = reach_min_steps(plan.hparams, self.steps_per_epoch(), len(bundle.train))
         self.config = {**dict(spec.config), **bundle.config, **plan.config}
         if plan.resume is not None:
             self.config = dict(plan.resume["config"])
@@ -205,7 +209,8 @@ class Trainer:
             if plan.resume is not None:
                 # Drop records of epochs after the checkpoint (a crash between log and save).
                 self.history = self.folder.keep_metrics(self.start_epoch)
-            self.folder.write_config(self.state.resolved_config())
+            noted = {"epochs_note": plan.epochs_note} if plan.epochs_note else {}  # kept on resume
+            self.folder.write_config({**self.state.resolved_config(), **noted})
             self.reporter.header(plan, self.device, self.bundle, dist.world_size, self.optimizer is not None)
             for warning in self.warnings:
                 self.reporter.warn(warning)

@@ -54,6 +54,10 @@ class Plan:
     given_data_dir: Path | None = None
     #: Save ``last`` every N epochs (0: only at the end and on interrupt); None: every few seconds.
     save_every: int | None = None
+    #: The user set --epochs (or a --config file did): the recipe's min_steps raises nothing then.
+    epochs_given: bool = False
+    #: Why the epochs differ from the recipe's (``hparams.reach_min_steps``); kept in config.json.
+    epochs_note: str | None = None
     resume: dict[str, Any] | None = None
     resume_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -251,6 +255,7 @@ def _make_plan(
         device_index=index,
         weights=weights,
         given_data_dir=_given_dir(data_dir),
+        epochs_given="epochs" in groups["hparams"],
     )
 
 
@@ -339,6 +344,8 @@ def _resume_plan(
         device_index=index,
         given_data_dir=_given_dir(data_dir),
         save_every=save_every,
+        # The run's own decision; an --epochs given now replaces it.
+        epochs_note=note if isinstance(note := own.get("epochs_note"), str) and "epochs" not in overrides else None,
         resume=meta,
         resume_tensors=tensors,
     )

@@ -72,10 +72,30 @@ def typed_options(given: dict[str, Any], options: tuple[Option, ...]) -> dict[st
         if default is None and option.kind in _TYPED:
             default = _TYPED[option.kind]  # read the text as this type; None stays the default
         result[option.name] = coerce(option.name, given[option.name], default)
+        check_range(option.flag, result[option.name], option.low, option.high)
     unknown = sorted(set(given) - set(result))
     if unknown:
         raise UsageError(f"unknown option --{unknown[0].replace('_', '-')} for this model")
     return result
+
+
+def allowed(low: float | None, high: float | None) -> str:
+    """A range in words: ``1 to 10``, ``at least 1``, ``at most 2000``."""
+    if low is not None and high is not None:
+        return f"{low:g} to {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+
+def check_range(flag: str, value: Any, low: float | None, high: float | None) -> None:
+    """Refuse a number outside ``[low, high]`` with the range named; None is "not given".
+
+    The one check behind declared bounds (``Option.low``/``high``): ``zoo predict`` and
+    ``zoo serve`` (through the plugins' adapters) refuse the same values with this message.
+    """
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise UsageError(f"{flag} must be {allowed(low, high)}, got {value:g}")
 
 
 def options_help(spec: ModelSpec) -> str:
@@ -84,7 +104,8 @@ def options_help(spec: ModelSpec) -> str:
         return f"{spec.full_name} takes no predict options of its own."
     lines = [f"Options of {spec.full_name}:"]
     for o in spec.predict_options:
-        lines.append(f"  {o.flag} {o.type_name.upper():<6} {o.help} (default: {o.default})")
+        bounds = f", {allowed(o.low, o.high)}" if o.low is not None or o.high is not None else ""
+        lines.append(f"  {o.flag} {o.type_name.upper():<6} {o.help} (default: {o.default}{bounds})")
     return "\n".join(lines)
 
 

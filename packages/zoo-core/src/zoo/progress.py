@@ -179,6 +179,8 @@ class Reporter:
             self._print(f"starting from weights {plan.weights}")
         if bundle.description:
             self._print(f"data: {bundle.description}")
+        if plan.epochs_note:  # a decision the trainer made from the data's size
+            self._print(plan.epochs_note)
         if bundle.val is None:
             shown = "mse" if plan.spec.task == "regression" else "loss and accuracy"
             verb = "is" if shown == "mse" else "are"

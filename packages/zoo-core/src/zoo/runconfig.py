@@ -40,8 +40,9 @@ SETTINGS: dict[str, tuple[type, ...]] = {
 #: Keys a run writes into its config.json that say what happened, not what to do:
 #: read back, they are ignored. ``data_dir`` is where this machine keeps the data
 #: (used by ``--resume`` of that same run only); ``data_config`` holds the builder
-#: arguments the data decided (``in_features``), which the data decides again.
-INFORMATIONAL = ("data_source", "data_config", "data_dir", "device", "world_size", "versions")
+#: arguments the data decided (``in_features``), which the data decides again;
+#: ``epochs_note`` says why the epochs were raised (``hparams.epochs`` holds the result).
+INFORMATIONAL = ("data_source", "data_config", "data_dir", "device", "world_size", "versions", "epochs_note")
 
 _TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", dict: "an object", type(None): "null"}
 

@@ -27,6 +27,7 @@ BASE_HPARAMS: dict[str, Any] = {
     "weight_decay": 0.0,
     "schedule": "none",
     "method": "autograd",
+    "min_steps": 0,
 }
 
 Ref = str | Callable[..., Any]
@@ -85,6 +86,20 @@ class Option:
     default: Any
     help: str
     kind: str = ""
+    #: Smallest and largest value a number may take (None: no bound). Core refuses values
+    #: outside them with the range named, on the command line and in ``zoo serve`` alike.
+    low: int | float | None = None
+    high: int | float | None = None
+
+    def check(self) -> None:
+        """Refuse bounds that cannot apply: on a non-number, or a low above the high."""
+        for bound in (self.low, self.high):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))):
+                raise ValueError(f"option {self.name!r}: bound {bound!r} is not a number")
+        if (self.low is not None or self.high is not None) and self.type_name not in ("int", "float"):
+            raise ValueError(f"option {self.name!r}: bounds need an int or float option, not {self.type_name}")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"option {self.name!r}: low {self.low} is above high {self.high}")
 
     @property
     def type_name(self) -> str:
@@ -131,7 +146,8 @@ class Weights:
     ``file`` is ``"package:relative/path"`` (found with importlib.resources, so it
     works from a wheel); ``sha256`` and ``size`` are checked on every load. The rest
     is provenance: what data, which split the metric was measured on, which recipe
-    and the exact command that made it.
+    and the exact command that made it. ``train_seconds`` is the training time measured
+    inside the run (its epochs' ``seconds``), ``machine`` what it ran on.
     """
 
     tag: str
@@ -148,6 +164,8 @@ class Weights:
     train_seconds: float = 0.0
     device: str = "cpu"
     summary: str = ""
+    #: Where it was trained, in words (CPU model or GPU name, cores, torch threads); "" when unknown.
+    machine: str = ""
 
     def __repr__(self) -> str:
         return (
@@ -259,6 +277,8 @@ class ModelSpec:
         names = [o.name for o in self.predict_options]
         if len(set(names)) != len(names):
             raise ValueError(f"model {self.name!r} declares a predict option twice")
+        for option in self.predict_options:
+            option.check()
         tags = [w.tag for w in self.weights]
         if len(set(tags)) != len(tags):
             raise ValueError(f"model {self.name!r} declares a weight tag twice")

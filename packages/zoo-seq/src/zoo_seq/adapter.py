@@ -17,6 +17,7 @@ from torch import nn
 from zoo.adapter import ModelAdapter
 from zoo.data import DataBundle, TensorSplit
 from zoo.errors import UsageError
+from zoo.predict import check_range
 
 from zoo_seq.files import find_file, read_utf8
 from zoo_seq.vocab import Vocabulary
@@ -105,6 +106,7 @@ class SeqAdapter(ModelAdapter):
         mode = _mode(meta)
         _length(meta)
         top = _optional_int(options.get("top"), "--top", minimum=1)
+        check_range("--top", top, 1, len(vocab))  # the vocabulary: more characters cannot be shown
         count = _optional_int(options.get("generate"), "--generate", minimum=0)
         if count is not None and count > MAX_GENERATE:
             raise UsageError(

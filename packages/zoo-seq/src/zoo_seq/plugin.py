@@ -36,14 +36,21 @@ TEXT = {"epochs": 20, "batch_size": 32, "lr": 0.02, "optimizer": "adam", "weight
 
 #: What ``zoo predict`` takes for these models, besides the input strings.
 PREDICT_OPTIONS = (
-    Option("top", None, "show the K most likely characters at each position", kind="int"),
+    Option("top", None, "show the K most likely characters at each position", kind="int", low=1),
     Option(
         "generate",
         None,
         "continue each input by N sampled characters (models trained with --text)",
         kind="int",
+        low=0,
     ),
-    Option("temperature", None, "sampling temperature for --generate (0 = greedy; default 1)", kind="float"),
+    Option(
+        "temperature",
+        None,
+        "sampling temperature for --generate (0 = greedy; default 1)",
+        kind="float",
+        low=0,
+    ),
     Option("csv", "", "also predict every non-empty line of this file", kind="path"),
 )
 

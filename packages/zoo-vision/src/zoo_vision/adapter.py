@@ -17,6 +17,7 @@ from torch import nn
 
 from zoo.adapter import ModelAdapter
 from zoo.errors import UsageError
+from zoo.predict import check_range
 from zoo_vision.images import load_digit
 from zoo_vision.mnist import MEAN, STD, normalize
 
@@ -92,10 +93,10 @@ class VisionAdapter(ModelAdapter):
             raise UsageError("give at least one image file", hint="zoo predict CKPT digit.png [more.png ...]")
         classes = _classes(meta, model)
         mean, std = _stats(meta)
-        top = options.get("top") or 1
-        if not isinstance(top, int) or top < 1:
-            raise UsageError(f"--top must be a positive integer, got {top!r}")
-        top = min(top, len(classes))
+        top = 1 if options.get("top") is None else options["top"]
+        if isinstance(top, bool) or not isinstance(top, int):
+            raise UsageError(f"--top must be a whole number, got {top!r}")
+        check_range("--top", top, 1, len(classes))  # this model's classes: more cannot be shown
         digits = [load_digit(path) for path in inputs]
         x = torch.stack([d.pixels for d in digits]).to(device)
         x = normalize(x, mean, std)

@@ -39,8 +39,9 @@ CNN_HPARAMS: dict[str, Any] = {
     "momentum": 0.0,
     "weight_decay": 0.0001,
     "schedule": "onecycle",
+    "min_steps": 1200,
 }
-FC_HPARAMS: dict[str, Any] = {**CNN_HPARAMS, "epochs": 5, "lr": 0.002}
+FC_HPARAMS: dict[str, Any] = {**CNN_HPARAMS, "epochs": 5, "lr": 0.002, "min_steps": 1000}
 
 
 #: (recipe name, device kind, what the summary calls it) of each golden variant.
@@ -72,7 +73,7 @@ FC_GOLDEN = golden(FC_HPARAMS, 0.98, (0.979, 0.986))
 
 
 #: What ``zoo predict`` takes for the digit models, besides image paths.
-PREDICT_OPTIONS = (Option("top", 1, "show the K most likely classes"),)
+PREDICT_OPTIONS = (Option("top", 1, "show the K most likely classes", low=1, high=10),)
 
 
 @hookimpl

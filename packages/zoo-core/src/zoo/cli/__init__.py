@@ -5,19 +5,102 @@ torch at module level, so ``zoo list`` and ``zoo plugins`` start instantly. Erro
 that the user can fix are ZooErrors: printed as one line, exit code 2, no traceback.
 A closed stdout (``| head``) ends printing quietly; a training run goes on to its end.
 Each topic's commands live in their own module and attach to the one ``app``.
+
+Building the whole app (every topic module, typer's parameter machinery) costs more
+than listing itself, so the plain forms of ``zoo list`` and ``zoo plugins`` call their
+command functions directly; any other form (``--help``, a mistake, shell completion)
+goes through the app, which then says what it always says.
 """
 
 from __future__ import annotations
 
+import errno
+import importlib
 import os
 import sys
 import warnings
+from typing import TYPE_CHECKING, Any
 
-from zoo.cli import bench, check, export, listing, serve, training, using  # noqa: F401  (they register their commands)
-from zoo.cli.app import app, err, safe
 from zoo.errors import ZooError
 
+if TYPE_CHECKING:
+    import typer
+
 __all__ = ["app", "main"]
+
+#: The topic modules; importing one attaches its commands to the app.
+COMMAND_MODULES = ("bench", "check", "export", "listing", "serve", "training", "using")
+#: What the direct forms accept: command -> {option: keyword}; ``list`` also takes one PATTERN.
+DIRECT = {"list": {"--task": "task", "--plugin": "plugin"}, "plugins": {}}
+
+
+def full_app() -> typer.Typer:
+    """The typer app with every command attached."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"zoo.cli.{name}")
+    from zoo.cli.app import app
+
+    globals()["app"] = app  # the package's ``app`` is the Typer object, not the submodule
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return full_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def direct_call(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
+    """``(command, keyword arguments)`` when ``argv`` is a plain ``list`` or ``plugins``; else None.
+
+    Plain means: each option at most once and spelled out (``--task binary``, never
+    ``--task=binary``), values that do not start with ``-``, at most one PATTERN, and no
+    shell completion under way. Anything else is left to the full app.
+    """
+    if not argv or argv[0] not in DIRECT or any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return None
+    command, takes = argv[0], DIRECT[argv[0]]
+    kwargs: dict[str, Any] = {"as_json": False}
+    if command == "list":
+        kwargs.update(pattern=None, task=None, plugin=None)
+    seen: set[str] = set()
+    rest = iter(argv[1:])
+    for arg in rest:
+        if arg in seen:
+            return None
+        seen.add(arg)
+        if arg == "--json":
+            kwargs["as_json"] = True
+        elif arg in takes:
+            value = next(rest, None)
+            if value is None or value.startswith("-"):
+                return None
+            kwargs[takes[arg]] = value
+        elif command == "list" and not arg.startswith("-") and kwargs["pattern"] is None:
+            kwargs["pattern"] = arg
+        else:
+            return None
+    return command, kwargs
+
+
+def _run_direct(command: str, kwargs: dict[str, Any]) -> None:
+    """Run a listing command as the app would: the same function, the same exit codes."""
+    from zoo.cli import listing
+
+    function = listing.list_cmd if command == "list" else listing.plugins_cmd
+    try:
+        function(**kwargs)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        # The reader of stdout left: end quietly with the status the app gives.
+        from zoo.progress import silence_stdout
+
+        silence_stdout()
+        sys.exit(1)
 
 
 def main() -> None:
@@ -25,8 +108,14 @@ def main() -> None:
     # torch warns on import when numpy is absent; zoo does not need numpy.
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     try:
-        app()
+        direct = direct_call(sys.argv[1:])
+        if direct is not None:
+            _run_direct(*direct)
+        else:
+            full_app()()
     except ZooError as exc:
+        from zoo.cli.app import err, safe
+
         if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
             err.print(safe(f"error: {exc}"))
         sys.exit(exc.exit_code)

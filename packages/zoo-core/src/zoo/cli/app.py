@@ -122,16 +122,19 @@ def safe(value: Any) -> str:
 def print_table(columns: list[str], rows: list[list[Any]], whole: tuple[str, ...] = ()) -> None:
     """A table on a terminal; plain aligned columns in a pipe (one row per line, nothing cut).
 
-    Columns named in ``whole`` (paths people copy) are never wrapped or cut on a terminal.
+    Columns named in ``whole`` (names, tags, hashes and paths people copy) are never wrapped
+    or cut on a terminal; the others wrap between words, and split a word only when it is
+    wider than the column.
     """
     cells = [[safe(c) for c in row] for row in rows]
     if out.is_terminal:
+        from rich import box
         from rich.table import Table
 
-        table = Table()
+        table = Table(box=box.SIMPLE_HEAD)  # no vertical rules: two columns' worth of room at 80
         for i, column in enumerate(columns):
+            width = max(len(c) for c in [column, *(row[i] for row in cells)])
             if column in whole:
-                width = max(len(c) for c in [column, *(row[i] for row in cells)])
                 table.add_column(column, no_wrap=True, min_width=width)
             else:
                 table.add_column(column, overflow="fold")
@@ -143,6 +146,7 @@ def print_table(columns: list[str], rows: list[list[Any]], whole: tuple[str, ...
     for row in [columns, *cells]:
         line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         sys.stdout.write(line + "\n")
+    sys.stdout.flush()  # before anything a command adds on stderr
 
 
 # -- shell completion: names come from the registry (plugin specs only, no torch) ---------

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from zoo.bench import QUICK_EPOCHS
+from zoo.bench import QUICK_EPOCHS, QUICK_STEPS, QUICK_VAL
 from zoo.cli.app import JSON_HELP, app, err, load_registry, print_json, print_table, safe
 from zoo.errors import UsageError
 
@@ -18,18 +18,25 @@ def _num(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
+def short(reason: str) -> str:
+    """A reason's first sentence, for the table (``--json`` keeps it whole)."""
+    first = reason.strip().splitlines()[0] if reason.strip() else ""
+    sentence, stop, _ = first.partition(". ")
+    return sentence + "." if stop else first
+
+
 def _status(row: Any) -> str:
     if row.status == "ok":
         return "ok" if row.in_range is not False else "OUT OF RANGE"
     label = {"out-of-range": "OUT OF RANGE", "slower": "SLOWER", "failed": "FAILED"}.get(row.status, row.status)
-    return f"{label}: {row.reason}" if row.reason else label
+    return f"{label}: {short(row.reason)}" if row.reason else label
 
 
 def _to_target(row: Any) -> str:
+    if row.status not in ("ok", "out-of-range", "slower"):
+        return "-"  # the status column says why
     if row.target is None:
         return "no target"
-    if row.status not in ("ok", "out-of-range", "slower"):
-        return "-"
     if row.seconds_to_target is None:
         return f"not reached ({row.metric} {row.target:g})"
     return f"{row.seconds_to_target:.3g} s (epoch {row.target_epoch}, {row.metric} {row.target:g})"
@@ -62,7 +69,11 @@ def bench_cmd(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps, npu (or NAME:INDEX)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     quick: bool = typer.Option(
-        False, "--quick", help=f"Golden recipes only, at most {QUICK_EPOCHS} epochs each: a smoke check in seconds."
+        False,
+        "--quick",
+        help=f"A smoke check that every model trains: golden recipes only, at most {QUICK_EPOCHS} epochs of "
+        f"{QUICK_STEPS} steps each (the first {QUICK_STEPS} batches of the training data), evaluated on at most "
+        f"{QUICK_VAL} samples; the expected ranges are not checked.",
     ),
     data_dir: Optional[Path] = typer.Option(
         None, "--data-dir", help="Data folder (default $ZOO_DATA_DIR or ~/.cache/zoo); nothing is downloaded."

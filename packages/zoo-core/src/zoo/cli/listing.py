@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import typer
 
+from zoo.bench import LOWER_IS_BETTER
 from zoo.cli.app import JSON_HELP, app, complete_model, err, load_registry, out, print_table, safe
 from zoo.errors import UsageError
 from zoo.jsonout import print_json
@@ -136,13 +137,18 @@ def _print_model(info: dict[str, Any]) -> None:
     out.print(f"  config: {json.dumps(info['config'])}")
     if info["data_options"]:
         out.print(f"  data options: {json.dumps(info['data_options'])}")
-    out.print("  recipes:")
-    for recipe in info["recipes"]:
-        mark = " (default)" if recipe["name"] == info["default_recipe"] else ""
-        where = f" [{recipe['device']}]" if recipe["device"] != "any" else ""
-        target = f" target {recipe['target'][0]} >= {recipe['target'][1]}" if recipe["target"] else ""
-        out.print(f"    {recipe['name']}{mark}{where}: {recipe['summary']}{target}")
-        out.print(f"      {json.dumps(recipe['hparams'])}")
+    out.print(f"  recipes (the default: {info['default_recipe']}):")
+    for group in _same_recipes(info["recipes"]):
+        first = group[0]
+        names = " = ".join(_recipe_name(r, len({x["device"] for x in group}) > 1 or r is first) for r in group)
+        promise = []
+        if first["target"]:
+            metric, value = first["target"]
+            promise.append(f"target {metric} {'<=' if metric.endswith(LOWER_IS_BETTER) else '>='} {value:g}")
+        if first["expected"]:
+            promise.append(f"expected [{first['expected'][0]:g}, {first['expected'][1]:g}]")
+        out.print(f"    {names}: {first['summary']}" + (f"; {', '.join(promise)}" if promise else ""))
+        out.print(f"      {json.dumps(first['hparams'])}")
     if info["methods"]:
         out.print(f"  methods: {', '.join(info['methods'])}")
     if info["predict_options"]:
@@ -152,9 +158,34 @@ def _print_model(info: dict[str, Any]) -> None:
     for w in info["weights"]:
         out.print(
             f"  weights {info['name']}:{w['tag']}: {w['metric']} {w['value']:.4g} on {w['dataset']} {w['split']}, "
-            f"recipe {w['recipe']}, seed {w['seed']}, {w['train_seconds']:.0f} s on {w['device']}"
+            f"recipe {w['recipe']}, seed {w['seed']}, trained in {_seconds(w['train_seconds'])} on "
+            f"{w['machine'] or w['device']}"
         )
+        out.print(f"    sha256 {w['sha256']}; made by: {w['command']}")
     out.print(f"  train with: zoo train {info['name']} [--recipe R] [--KEY VALUE for any option above]")
+
+
+def _seconds(value: float) -> str:
+    """A training time as people read it: ``0.27 s``, ``33 s``, ``12.5 min``."""
+    if value <= 0:
+        return "time unknown"
+    if value < 10:
+        return f"{value:.2g} s"
+    return f"{value:.0f} s" if value < 600 else f"{value / 60:.1f} min"
+
+
+def _recipe_name(recipe: dict[str, Any], with_device: bool) -> str:
+    where = recipe["device"] if with_device and recipe["device"] != "any" else ""
+    return f"{recipe['name']} [{where}]" if where else recipe["name"]
+
+
+def _same_recipes(recipes: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Recipes grouped when they say and set the same (``default [cpu] = cpu``), in order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for recipe in recipes:
+        same = {k: recipe[k] for k in ("summary", "hparams", "target", "expected")}
+        groups.setdefault(json.dumps(same, sort_keys=True, default=str), []).append(recipe)
+    return list(groups.values())
 
 
 @app.command("weights", epilog="Examples: zoo weights; zoo weights 'vision.*' --json")
@@ -178,21 +209,34 @@ def weights_cmd(
     if as_json:
         print_json(rows)
         return
-    print_table(
-        ["weights", "status", "metric", "data", "recipe", "trained", "size"],
+    columns = ["weights", "status", "metric", "data", "trained", "size", "sha256", "command"]
+    table = [
         [
-            [
-                f"{r['model']}:{r['tag']}",
-                r["status"],
-                f"{r['metric']} {r['value']:.4g}",
-                f"{r['dataset']} ({r['split']})",
-                r["recipe"],
-                f"{r['train_seconds']:.0f} s on {r['device']}, seed {r['seed']}",
-                f"{r['size'] / 1024:.0f} KiB",
-            ]
-            for r in rows
-        ],
-    )
+            f"{r['model']}:{r['tag']}",
+            r["status"],
+            f"{r['metric']} {r['value']:.4g}",
+            f"{r['dataset']} {r['split'].split(' (')[0]}",
+            f"{_seconds(r['train_seconds'])}, seed {r['seed']}",
+            f"{r['size'] / 1024:.0f} KiB",
+            r["sha256"][:12],
+            r["command"],
+        ]
+        for r in rows
+    ]
+    if not out.is_terminal:  # a pipe: one row per line, every column
+        print_table(columns, table)
+    else:  # a terminal: the commands, too long for a column, go under the table whole
+        names = ("weights", "status", "metric", "trained", "sha256")  # 77 columns for these nine
+        keep = [columns.index(c) for c in names]
+        print_table(
+            list(names),
+            [[row[i] if i != 4 else row[i].partition(",")[0] for i in keep] for row in table],
+            whole=names,
+        )
+        for row in table:
+            out.print(safe(f"{row[0]}: {row[-1]}"))
+    if rows:
+        err.print("the data's description, the machine, the full sha256: zoo weights --json or zoo info NAME")
     if not rows:
         err.print("no published weights match" if registry.models else "no models installed")
     damaged = [f"{r['model']}:{r['tag']}" for r in rows if not str(r["status"]).startswith("ok")]

@@ -120,9 +120,30 @@ def predict_cmd(
         print_json(results)
         return
     for result in results:
-        line = f"{result.get('input', '')} -> {fmt(result.get('output'))}"
-        extra = result.get("display")
-        out.print(safe(line if not extra else f"{line}  {extra}"))
+        out.print(safe(plain_line(result)))
+
+
+def plain_line(result: dict[str, Any]) -> str:
+    """``INPUT -> OUTPUT`` and then the plugin's ``display``, or else its other scalar fields.
+
+    A plugin that sets ``display`` chose how its result reads. Otherwise every other field
+    that is a number, a flag or a short text is shown as ``key=value`` in the result's
+    order (``label=1``), except one that only repeats the output (a binary probability);
+    lists and objects are left to ``--json``.
+    """
+    line = f"{result.get('input', '')} -> {fmt(result.get('output'))}"
+    if result.get("display"):
+        return f"{line}  {result['display']}"
+    output = result.get("output")
+    shown = []
+    for key, value in result.items():
+        if key in ("input", "output", "display") or not isinstance(value, (str, int, float, bool)):
+            continue
+        if type(value) is type(output) and value == output:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else fmt(value)
+        shown.append(f"{key}={text}")
+    return "  ".join([line, *shown])
 
 
 @app.command("plot", epilog="Examples: zoo plot runs/tabular.diabetes/latest")

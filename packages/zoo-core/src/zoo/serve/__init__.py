@@ -79,12 +79,15 @@ class Served:
         import torch
 
         from zoo.checkpoint import plugin_call
+        from zoo.predict import check_range
 
         if not isinstance(inputs, list) or not inputs:
             raise UsageError('give a non-empty list "inputs"', hint='{"inputs": ["1.5"], "options": {}}')
         if len(inputs) > MAX_INPUTS:
             raise UsageError(f"at most {MAX_INPUTS} inputs per request, got {len(inputs)}")
         opts = clean_options(options)
+        for option in self.loaded.spec.predict_options:  # the plugin's declared bounds, as zoo predict checks them
+            check_range(f"option {option.name}", opts.get(option.name), option.low, option.high)
         kind = self.description["input_form"].get("kind")
         given = names or []
         noun = "image" if kind == "image" else "input"

@@ -10,11 +10,11 @@ too: a non-finite number becomes ``null`` and the result is marked ``"nonfinite"
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError
+from zoo.jsonout import finite
 
 #: Most inputs in one request.
 MAX_INPUTS = 64
@@ -87,40 +87,11 @@ def check_seed(value: int) -> int:
     return value
 
 
-def finite(value: Any) -> tuple[Any, bool]:
-    """``value`` with every non-finite float replaced by None, and whether any was (iteratively)."""
-    found = False
-
-    def fix(item: Any) -> Any:
-        nonlocal found
-        if isinstance(item, float) and not math.isfinite(item):
-            found = True
-            return None
-        return item
-
-    root: list[Any] = [value]
-    stack: list[tuple[Any, Any]] = [(root, 0)]
-    while stack:
-        holder, key = stack.pop()
-        item = holder[key]
-        if isinstance(item, dict):
-            item = dict(item)
-            holder[key] = item
-            stack.extend((item, k) for k in item)
-        elif isinstance(item, (list, tuple)):
-            item = list(item)
-            holder[key] = item
-            stack.extend((item, i) for i in range(len(item)))
-        else:
-            holder[key] = fix(item)
-    return root[0], found
-
-
 def finite_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each result JSON-safe: non-finite numbers as null, flagged with ``"nonfinite": true``."""
     out = []
     for result in results:
-        clean, found = finite(result)
+        clean, found = finite(result)  # how many became null: any is flagged
         if found and isinstance(clean, dict):
             clean["nonfinite"] = True
         out.append(clean)
