@@ -30,11 +30,18 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 ROOT = Path(__file__).resolve().parents[1]
+def _installed(package: str, file: str) -> Path:
+    """A published weight file where the installed package keeps it (a wheel or the source tree)."""
+    from importlib import resources
+
+    return Path(str(resources.files(package).joinpath(f"weights/{file}")))
+
+
 WEIGHTS = {
-    "vision.fc": ROOT / "packages/zoo-vision/src/zoo_vision/weights/fc-default.safetensors",
-    "tabular.affine": ROOT / "packages/zoo-tabular/src/zoo_tabular/weights/affine-default.safetensors",
-    "tabular.diabetes": ROOT / "packages/zoo-tabular/src/zoo_tabular/weights/diabetes-default.safetensors",
-    "seq.rnn": ROOT / "packages/zoo-seq/src/zoo_seq/weights/rnn-default.safetensors",
+    "vision.fc": _installed("zoo_vision", "fc-default.safetensors"),
+    "tabular.affine": _installed("zoo_tabular", "affine-default.safetensors"),
+    "tabular.diabetes": _installed("zoo_tabular", "diabetes-default.safetensors"),
+    "seq.rnn": _installed("zoo_seq", "rnn-default.safetensors"),
 }
 DIGIT = ROOT / "packages/zoo-vision/src/zoo_vision/examples/digit-3.png"
 INPUTS = {"vision.fc": str(DIGIT), "tabular.affine": "2", "tabular.diabetes": "0,0,0,0,0,0,0,0", "seq.rnn": "hello"}

@@ -112,7 +112,6 @@ class Trainer:
             self.config = dict(plan.resume["config"])
         self.adapter.check(plan.hparams.as_dict(), self.config)
         dist.init(backend)  # after every check that can fail the same way on all ranks
-        dist.barrier()  # every rank has planned (read the run folder) before rank 0 writes to it
         torch.manual_seed(plan.seed)
         self.module: nn.Module = build_model(spec, self.config)
         if plan.weights is not None and plan.resume is None:

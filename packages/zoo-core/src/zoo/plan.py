@@ -187,7 +187,8 @@ def _make_plan(
     if relaunched:
         # An elastic restart, or the same torchrun command run again on every node after one
         # failed: the group continues the run in its folder. Every rank decides this before any
-        # rank writes there (the trainer holds a barrier between planning and the first write).
+        # rank writes there: rank 0 writes only after DDP's first collective, which each rank
+        # joins after planning.
         resume = run_dir
     if resume is not None:
         given = {"--seed": seed, "--precision": precision, "--out": out, "--weights": weights}
