@@ -30,6 +30,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 def _installed(package: str, file: str) -> Path:
     """A published weight file where the installed package keeps it (a wheel or the source tree)."""
     from importlib import resources
