@@ -95,6 +95,14 @@ class DistEnv:
         if self.enabled:
             dist.barrier()
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """Leave the group; after a finished run, only once every rank is done with it.
+
+        Tearing gloo down while a peer still reads from its pairs aborts that peer's
+        process at exit ("terminate called without an active exception"). After an
+        error a barrier could wait forever on a dead peer, so none is taken then.
+        """
         if self.enabled and dist.is_initialized():
+            if finished:
+                dist.barrier()
             dist.destroy_process_group()

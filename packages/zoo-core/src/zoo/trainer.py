@@ -79,11 +79,13 @@ def train(
         **overrides,
     )
     trainer = Trainer(plan, dist)
+    finished = False
     try:
         trainer.setup()
         history = trainer.fit()
+        finished = True
     finally:
-        dist.close()
+        dist.close(finished)
     return Run(
         trainer.folder.path,
         plan.spec,
