@@ -89,7 +89,8 @@ def typecheck(session: nox.Session) -> None:
         "httpx",
         "selenium",
         TORCHVISION,
-        f"{CORE}[export,serve]",
+        "tritonclient[http]>=2.40",
+        f"{CORE}[export,serve,tune,postgres]",
         *(str(PACKAGES / d) for d in PLUGINS.values()),
     )
     session.run(
@@ -113,8 +114,9 @@ def tests(session: nox.Session) -> None:
     session.install(
         *TEST_DRIVER,
         "httpx",
+        "tritonclient[http]>=2.40",  # a client of the inference protocol that zoo serve speaks
         TORCHVISION,
-        f"{CORE}[plots,export,serve]",
+        f"{CORE}[plots,export,serve,tune,postgres]",
         *(str(PACKAGES / d) for d in PLUGINS.values()),
     )
     args = session.posargs or ["tests", "--ignore", "tests/test_serve_browser.py"]

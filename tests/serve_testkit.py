@@ -8,10 +8,12 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -113,17 +115,23 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(*checkpoints: str | Path, cwd: Path, timeout: float = 90, args: tuple[str, ...] = ()) -> Iterator[str]:
-    """``zoo serve`` (with ``args``) as a real subprocess on a free 127.0.0.1 port; yields its base URL.
+def serving(
+    *checkpoints: str | Path,
+    cwd: Path,
+    timeout: float = 90,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """``zoo serve`` (with ``args``, and ``env`` added to zoo's) as a real subprocess on a free 127.0.0.1 port.
 
-    Its output goes to ``cwd / serve-PORT.log``.
+    Yields its base URL. Its output goes to ``cwd / serve-PORT.log``.
     """
     port = free_port()
     log = (cwd / f"serve-{port}.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "zoo", "serve", *map(str, checkpoints), "--port", str(port), *args],
         cwd=cwd,
-        env=zoo_env(),
+        env=zoo_env(**(env or {})),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -151,3 +159,23 @@ def serving(*checkpoints: str | Path, cwd: Path, timeout: float = 90, args: tupl
             proc.kill()
             proc.wait()
         log.close()
+
+
+def together(n: int, send: Any) -> list[Any]:
+    """``send(client)`` from ``n`` threads released at once; the answers in no particular order."""
+    import httpx
+
+    gate = threading.Barrier(n)
+    answers: list[Any] = []
+
+    def call() -> None:
+        with httpx.Client(timeout=120) as http:
+            gate.wait()
+            answers.append(send(http))
+
+    threads = [threading.Thread(target=call) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers

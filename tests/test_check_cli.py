@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from zoo_testkit import Runner, write_plugin
+
+from zoo.registry import FIRST_PARTY
 
 # Four models, each broken in one way a plugin author can get wrong.
 BROKEN_PLUGIN = """
@@ -63,21 +68,78 @@ def good():
 """
 
 
+EVERY_COMMAND = {
+    "registers without torch",
+    "metadata is complete",
+    "trains a step on a sample",
+    "recipe targets name reported metrics",
+    "save and load round-trip",
+    "evaluates the sample",
+    "predicts its examples",
+    "exports to onnx and pt2",
+    "serves a round trip",
+    "published weights load and predict by name",
+}
+
+
 def test_first_party_plugins_pass(zoo_cli: Runner) -> None:
-    done = zoo_cli("check", "--json", env={"ZOO_LOAD_PLUGINS": "tabular,vision,seq"})
+    done = zoo_cli("check", "--json", env={"ZOO_LOAD_PLUGINS": ",".join(FIRST_PARTY)})
     results = json.loads(done.stdout)
     failed = [r for r in results if not r["ok"]]
     assert done.returncode == 0 and not failed, failed
     models = {r["model"] for r in results if r["model"]}
-    assert len(models) == 9
-    assert {r["check"] for r in results} >= {
-        "registers without torch",
-        "metadata is complete",
-        "trains a step on a sample",
-        "recipe targets name reported metrics",
-        "save and load round-trip",
-        "predicts its examples",
-    }
+    assert len(models) >= 9
+    assert {r["check"] for r in results} >= EVERY_COMMAND
+    every = [r for r in results if r["check"] in ("exports to onnx and pt2", "serves a round trip")]
+    assert len(every) == 2 * len(models) and not any(r["message"] for r in every), every  # ran, not skipped
+    published = {r["model"] for r in results if r["check"] == "published weights load and predict by name"}
+    assert {"vision.cnn", "tabular.diabetes"} <= published
+
+
+# One sound model; without the export and serve extras those checks pass and say what to install.
+GOOD_PLUGIN = """
+from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
+
+@hookimpl
+def zoo_register_datasets(register):
+    register(DatasetSpec("blobs", "three blobs", "goodplug.impl:load"))
+
+@hookimpl
+def zoo_register_models(register):
+    register(ModelSpec("line", "three scores from two numbers", builder="goodplug.impl:good", task="multiclass",
+                       dataset="fine.blobs", recipes=(Recipe("default", "sgd", {"epochs": 1, "lr": 0.1}),),
+                       input_shape="(N, 2)", output_shape="(N, 3)", examples=("1,2",)))
+"""
+WITHOUT_EXTRAS = """
+import sys
+for name in ("onnx", "onnxscript", "onnxruntime", "starlette", "uvicorn", "httpx"):
+    sys.modules[name] = None
+sys.argv = ["zoo", "check", "fine"]
+from zoo.cli import main
+main()
+"""
+
+
+def test_missing_extras_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    site = write_plugin(
+        tmp_path / "site",
+        "fine-plugin",
+        "goodplug",
+        {"__init__.py": GOOD_PLUGIN, "impl.py": BROKEN_IMPL},
+        {"fine": "goodplug"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env.update(PYTHONPATH=str(site), ZOO_LOAD_PLUGINS="fine", ZOO_DATA_DIR=str(tmp_path / "data"))
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EXTRAS], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert any(
+        line.startswith("ok   fine.line: exports to onnx and pt2: onnx skipped (pip install 'zoo-core[export]')")
+        for line in lines
+    ), lines
+    assert "ok   fine.line: serves a round trip: serve: skipped (pip install 'zoo-core[serve]')" in lines, lines
 
 
 def test_broken_plugin_fails_with_a_report_per_model(zoo_cli: Runner, tmp_path: Path) -> None:

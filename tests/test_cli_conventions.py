@@ -204,7 +204,7 @@ def test_adapter_counts_predicted_classes() -> None:
     from zoo.spec import ModelSpec, Recipe
 
     def spec(task: str) -> ModelSpec:
-        return ModelSpec("m", "", task, "x:y", "d", (Recipe("default", ""),))  # type: ignore[arg-type]
+        return ModelSpec("m", "", task, "x:y", "d", (Recipe("default", ""),))
 
     binary = ModelAdapter(spec("binary"))
     targets = torch.tensor([[0.0], [1.0], [1.0]])

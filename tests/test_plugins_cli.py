@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from zoo_testkit import Runner, write_plugin
 
+from zoo.registry import FIRST_PARTY
+
 
 def test_empty_install_lists_nothing_and_has_cpu(zoo_cli: Runner) -> None:
     result = zoo_cli("list", env={"ZOO_LOAD_PLUGINS": ""}, check=True)
@@ -77,7 +79,7 @@ def test_listing_never_imports_torch(toy_site: Path, tmp_path: Path) -> None:
     assert "TORCH False" in result.stdout, result.stdout + result.stderr
 
 
-REAL_PLUGINS = {"zoo-tabular": "tabular", "zoo-vision": "vision", "zoo-seq": "seq"}
+REAL_PLUGINS = {dist: namespace for namespace, dist in FIRST_PARTY.items()}
 
 
 def _installed(dist: str) -> bool:

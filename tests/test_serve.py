@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_testkit import serving, train_tiny
+from serve_testkit import serving, train_tiny, zoo_env
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
@@ -95,3 +97,53 @@ def test_port_in_use_is_one_line(tmp_path: Path, server: str) -> None:
     proc = run_zoo("serve", str(ckpt), "--port", port, cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "cannot listen on 127.0.0.1" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_third_party_plugin_option_works_through_serve(tmp_path: Path) -> None:
+    from test_readme import install_readme_plugin
+
+    site = tmp_path / "site"
+    install_readme_plugin(site)
+    env = {"PYTHONPATH": str(site), "ZOO_LOAD_PLUGINS": "hello"}
+    run = tmp_path / "xor"
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoo", "train", "hello.xor", "--out", str(run), "--quiet"],
+        cwd=tmp_path, env=zoo_env(**env), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with serving(run, cwd=tmp_path, env=env) as base:
+        url = base + "/v1/models/hello.xor/predict"
+        plain = httpx.post(url, json={"inputs": ["1,0"]}).json()[0]
+        assert plain["label"] == 1, plain
+        strict = (plain["probability"] + 1.0) / 2
+        r = httpx.post(url, json={"inputs": ["1,0"], "options": {"threshold": strict}})
+        assert r.status_code == 200 and r.json()[0]["label"] == 0, r.text
+        r = httpx.post(url, json={"inputs": ["1,0"], "options": {"threshold": "high"}})
+        assert r.status_code == 400 and "threshold" in r.json()["error"]
+        r = httpx.post(url, json={"inputs": ["1,0"], "options": {"treshold": 0.9}})
+        assert r.status_code == 400 and "unknown option(s) treshold" in r.json()["error"]
+        assert "threshold" in r.json()["hint"]
+
+
+@pytest.mark.parametrize("ref", ["vision.cnn", "tabular.linear:default", "seq.rnn"])
+def test_check_roundtrip_serves_each_kind_of_model_in_process(ref: str) -> None:
+    from zoo.serve import check_roundtrip
+    from zoo.weights import open_weights
+
+    check_roundtrip(open_weights(ref), "m")
+
+
+def test_check_roundtrip_names_the_route_that_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.adapter import adapter_for
+    from zoo.errors import UsageError, ZooError
+    from zoo.serve import check_roundtrip
+    from zoo.weights import open_weights
+
+    loaded = open_weights("tabular.linear")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise UsageError("this predict is broken")
+
+    monkeypatch.setattr(type(adapter_for(loaded.spec)), "predict", broken)
+    with pytest.raises(ZooError, match=r"POST /v1/models/m/predict answered 400: this predict is broken"):
+        check_roundtrip(loaded, "m")

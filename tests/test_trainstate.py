@@ -216,3 +216,20 @@ def test_cuda_optimizer_state_resumes_on_cuda(tmp_path: Path) -> None:
     steps(model2, opt2, 2)
     for p1, p2 in zip(model.parameters(), model2.parameters()):
         assert torch.equal(p1, p2)
+
+
+def test_train_progress_round_trips_through_checkpoint_metadata(tmp_path: Path) -> None:
+    from zoo.errors import CheckpointError
+    from zoo.metadata import decode, encode
+    from zoo.trainstate import TrainProgress
+
+    best = {"metric": "val_accuracy", "value": 0.75, "epoch": 3, "loss": 0.5}
+    progress = TrainProgress(epochs_done=3, global_step=42, step_in_epoch=2, partial_loss=1.5, partial_n=16, best=best)
+    meta = decode(encode(progress.to_meta()), tmp_path / "last.safetensors")
+    back = TrainProgress.from_meta(meta, tmp_path / "last.safetensors", steps_per_epoch=10)
+    assert (back.epochs_done, back.global_step, back.step_in_epoch) == (3, 42, 2)
+    assert (back.partial_loss, back.partial_n, back.best) == (1.5, 16, best)
+    done = TrainProgress(epochs_done=4, global_step=50, partial_loss=9.0, partial_n=3).to_meta()
+    assert (done["partial_loss"], done["partial_n"]) == (0.0, 0)  # only a save in mid-epoch keeps a partial loss
+    with pytest.raises(CheckpointError, match="step 2 is past the end of the epoch"):
+        TrainProgress.from_meta(meta, tmp_path / "last.safetensors", steps_per_epoch=2)

@@ -457,3 +457,28 @@ def test_a_dangling_or_looping_model_folder_link_is_one_error(
     (tmp_path / "runs" / "toy.mlp").symlink_to(target)
     proc = zoo_cli("train", "toy.mlp", "--epochs", "1", "-q", sites=(toy_site,))
     clean_error(proc, 2, "runs/toy.mlp", "symlink", "--out")
+
+
+def test_print_config_config_json_and_resume_share_one_schema(trained: Path, toy_site_module: Path, zoo_cli: Runner):
+    """--print-config writes exactly the settings; a run's config.json adds only informational keys."""
+    printed = zoo_cli("train", "toy.mlp", "--print-config", sites=(toy_site_module,), check=True)
+    assert list(json.loads(printed.stdout)) == list(SETTINGS)
+    written = json.loads((trained / "config.json").read_text())
+    assert set(SETTINGS) <= set(written) <= set(SETTINGS) | set(INFORMATIONAL)
+    assert check_config(written, trained / "config.json").model == "toy.mlp"
+
+
+def test_run_options_are_one_type_for_plan_train_and_the_cli() -> None:
+    import dataclasses
+    import inspect
+
+    from zoo.plan import make_plan
+    from zoo.runconfig import RunOptions
+    from zoo.trainer import train
+
+    names = [f.name for f in dataclasses.fields(RunOptions)]
+    keywords = [p for p in inspect.signature(train).parameters if p not in ("name", "callbacks", "overrides")]
+    assert keywords == names  # zoo.train's keywords are the options, in order
+    options, rest = RunOptions(device="cpu").with_keywords({"seed": 3, "lr": 0.1})
+    assert (options.seed, options.device, rest) == (3, "cpu", {"lr": 0.1})
+    assert "options" in inspect.signature(make_plan).parameters

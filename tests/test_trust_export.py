@@ -190,8 +190,8 @@ def test_the_build_limit_stops_any_builder() -> None:
 # -- data_meta that sizes allocations -----------------------------------------------------
 def test_an_export_example_batch_is_bounded_before_it_is_allocated(tmp_path: Path) -> None:
     from zoo.adapter import ModelAdapter
-    from zoo.checkpoint import LoadedModel
     from zoo.export import example_batch
+    from zoo.loaded import LoadedModel
     from zoo.registry import get_registry
 
     class Huge(ModelAdapter):  # a third-party adapter that trusts its metadata

@@ -161,3 +161,25 @@ def test_predict_generate_returns_prefix_and_continuation() -> None:
     assert first["temperature"] == 0.5
     (plain,) = adapter_for("rnn").predict(model, ["abc"], meta, {}, CPU)
     assert plain["next"] == plain["output"][-1] and len(plain["positions"]) == 3
+
+
+def test_transforms_and_decode_are_what_predict_does() -> None:
+    adapter = adapter_for("rnn")
+    torch.manual_seed(0)
+    model = CharRNN(vocab_size=4, hidden_size=4).eval()
+    transform = adapter.transforms(PAIRS_META)
+    assert transform("hello").tolist() == [1, 0, 2, 2, 3]  # indices into the vocabulary
+    predicted = adapter.predict(model, ["hello", "oh"], PAIRS_META, {"top": 2}, CPU)
+    for text, result in zip(["hello", "oh"], predicted, strict=True):
+        with torch.no_grad():
+            (decoded,) = adapter.decode(model(transform(text)[None]), PAIRS_META, {"top": 2})
+        assert decoded["output"] == result["output"]
+        assert decoded["positions"] == [
+            {k: v for k, v in p.items() if k != "input"} for p in result["positions"]
+        ]
+    with pytest.raises(UsageError, match="characters outside the model.s vocabulary"):
+        transform("xyz")
+    with pytest.raises(UsageError, match="--generate runs the model again"):
+        adapter.decode(torch.zeros(1, 2, 4), PAIRS_META, {"generate": 3})
+    with pytest.raises(UsageError, match=r"expected \(batch, length, 4\) scores"):
+        adapter.decode(torch.zeros(1, 4), PAIRS_META, {})

@@ -39,13 +39,20 @@ def test_registered_without_importing_torch(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    names = "['affine', 'diabetes', 'linear', 'logistic']"
+    names = "['affine', 'classifier', 'diabetes', 'linear', 'logistic', 'regressor']"
     assert done.stdout.strip() == f"{names} {names}"
 
 
-def test_the_registry_sees_four_models_and_their_methods(train_here):
+def test_the_registry_sees_six_models_and_their_methods(train_here):
     specs = {s.full_name: s for s in zoo.list_models("tabular.*")}
-    assert sorted(specs) == ["tabular.affine", "tabular.diabetes", "tabular.linear", "tabular.logistic"]
+    assert sorted(specs) == [
+        "tabular.affine",
+        "tabular.classifier",
+        "tabular.diabetes",
+        "tabular.linear",
+        "tabular.logistic",
+        "tabular.regressor",
+    ]
     assert specs["tabular.linear"].dataset == "tabular.linear"
     assert {r.name for r in specs["tabular.diabetes"].recipes} == {"default", "seed", "seed-minibatch"}
     linear = specs["tabular.linear"]

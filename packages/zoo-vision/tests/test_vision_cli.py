@@ -25,7 +25,7 @@ from zoo.registry import get_registry
 from zoo_vision.models import SmallCNN
 
 if TYPE_CHECKING:
-    from zoo.checkpoint import LoadedModel
+    from zoo.loaded import LoadedModel
 
 
 def metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -1,5 +1,7 @@
 """Tiny MNIST for the tests, written in torchvision's layout.
 
+Also class folders of such shapes saved in many picture formats, for `--data DIR`.
+
 Four digits drawn as simple shapes (0 a ring, 1 a vertical bar, 2 a horizontal bar,
 3 an X) with a little random jitter, framed like MNIST's digits (a 20x20 box in a
 28x28 image): small enough to train on in seconds, distinct enough that a model
@@ -10,11 +12,13 @@ own so that it cannot be confused with another package's test helpers.
 from __future__ import annotations
 
 import gzip
+import io
 import random
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
@@ -87,3 +91,48 @@ def write_mnist(data_dir: Path, n_train: int = 64, n_test: int = 32, gz: bool = 
             else:
                 (raw / name).write_bytes(payload)
     return raw
+
+
+#: Class folders of drawn shapes for the own-data tests, sorted: class indices 0, 1, 2.
+NAMES = ("bar", "cross", "ring")  # sorted: the class indices are 0, 1, 2
+SHAPE_OF = {"ring": 0, "bar": 1, "dash": 2, "cross": 3, "star": 3}
+
+
+def every_form(shape: int, i: int) -> tuple[str, bytes]:
+    """One drawing saved in the i-th of several formats Pillow reads: (suffix, file bytes)."""
+    light = draw_shape(shape, size=28 + 13 * (i % 5), stroke=2.5 + i % 3)
+    dark = draw_shape(shape, size=40 + 7 * (i % 4), stroke=3, ink=0, paper=255)
+    out = io.BytesIO()
+    form = i % 8
+    if form == 0:
+        light.save(out, "PNG")
+    elif form == 1:
+        dark.convert("RGB").save(out, "JPEG", quality=95)
+    elif form == 2:
+        dark.convert("P").save(out, "GIF")
+    elif form == 3:  # 16-bit grayscale
+        Image.fromarray(np.asarray(light, dtype=np.uint16) * 257).save(out, "PNG")
+    elif form == 4:  # dark ink on transparent paper
+        rgba = Image.new("RGBA", dark.size, (0, 0, 0, 0))
+        rgba.putalpha(Image.eval(dark, lambda v: 255 - v))
+        rgba.save(out, "PNG")
+    elif form == 5:
+        dark.convert("CMYK").save(out, "JPEG", quality=95)
+    elif form == 6:
+        dark.convert("RGB").resize((301, 257)).save(out, "BMP")
+    else:
+        light.convert("RGB").save(out, "TIFF")
+    return (".png", ".jpg", ".gif", ".png", ".png", ".jpg", ".bmp", ".tif")[form], out.getvalue()
+
+
+def make_folder(root: Path, per_class: int = 12, names: tuple[str, ...] = NAMES) -> Path:
+    for name in names:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            suffix, data = every_form(SHAPE_OF[name], i)
+            (root / name / f"{i:03d}{suffix}").write_bytes(data)
+    return root
+
+
+def snapshot(root: Path) -> list[tuple[str, int]]:
+    return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*"))

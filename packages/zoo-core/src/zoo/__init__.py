@@ -7,20 +7,27 @@ they need when called.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo.callbacks import Callback, EarlyStopping
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
 from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe, Weights, published_weights
 from zoo.version import __version__
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from zoo.backend import DeviceBackend
-    from zoo.checkpoint import LoadedModel
+    from zoo.loaded import LoadedModel
     from zoo.trainer import Run
 
 __all__ = [
+    "Callback",
     "DatasetSpec",
+    "EarlyStopping",
     "ModelSpec",
     "Option",
     "Recipe",
@@ -34,7 +41,9 @@ __all__ = [
     "list_models",
     "load",
     "published_weights",
+    "save",
     "train",
+    "tune",
 ]
 
 
@@ -52,21 +61,42 @@ def get_spec(name: str) -> ModelSpec:
     return get_registry().model(name)
 
 
-def create(name: str, weights: str | None = None, **overrides: Any) -> Any:
+def create(name: str, weights: str | Path | None = None, **overrides: Any) -> Any:
     """Build the named model on the CPU with its default config plus ``overrides``.
 
-    ``weights="default"`` (or another published tag) loads that trained weight set,
-    torchvision style; the config then comes from the weights.
+    ``weights="default"`` (another published tag, a checkpoint file or a run folder) loads
+    those trained weights, torchvision style; the config then comes from the weights.
+    Overrides with weights (``num_classes=5``) keep every tensor whose shape still fits and
+    start the rest (the new head) fresh, timm style; stderr names what was re-initialised.
     """
     from zoo.registry import build_model, check_config_keys
 
     spec = get_spec(name)
     if weights is not None:
-        if overrides:
-            raise ZooError("config overrides cannot be combined with weights", hint="drop the keyword arguments")
-        return load(f"{spec.full_name}:{weights}").model
+        from zoo.ownmodel import create_from_weights
+
+        return create_from_weights(spec, weights, overrides)
     check_config_keys(spec, overrides)
     return build_model(spec, overrides)
+
+
+def save(
+    model: nn.Module,
+    path: str | Path,
+    name: str = "vision.cnn",
+    config: Mapping[str, Any] | None = None,
+    data_meta: Mapping[str, Any] | None = None,
+    labels: Sequence[str] | None = None,
+) -> Path:
+    """Write a module trained in your own loop as a zoo checkpoint of model ``name``.
+
+    The module must be what the model's builder makes with ``config`` (checked tensor by
+    tensor); ``labels`` names its classes. ``zoo predict``, ``eval``, ``export``, ``serve``
+    and ``zoo.load`` then take the file like any other.
+    """
+    from zoo.ownmodel import save_model
+
+    return save_model(model, path, name, config=config, data_meta=data_meta, labels=labels)
 
 
 def devices() -> list[DeviceBackend]:
@@ -76,11 +106,12 @@ def devices() -> list[DeviceBackend]:
     return list(get_registry().devices.values())
 
 
-def train(name: str, *, log_every: int | None = None, **overrides: Any) -> Run:
+def train(name: str, *, log_every: int | None = None, callbacks: Sequence[Callback] = (), **overrides: Any) -> Run:
     """Train a model as ``zoo train`` does and return the finished run.
 
     Options are keyword arguments (``epochs=300``, ``batch_size=0``, ``method="gd"``);
-    ``quiet=True`` prints nothing, ``log_every=N`` prints every N-th epoch.
+    ``quiet=True`` prints nothing, ``log_every=N`` prints every N-th epoch;
+    ``callbacks=[zoo.EarlyStopping(5)]`` see each epoch's metrics and may stop the run.
     """
     from zoo.errors import UsageError
     from zoo.progress import output
@@ -88,7 +119,23 @@ def train(name: str, *, log_every: int | None = None, **overrides: Any) -> Run:
 
     try:
         with output(log_every=log_every):
-            return _train(name, **overrides)
+            return _train(name, callbacks=tuple(callbacks), **overrides)
+    except UsageError as exc:
+        raise _python_spelling(exc) from None
+
+
+def tune(name: str, **options: Any) -> dict[str, Any]:
+    """Search hyperparameters as ``zoo tune`` does (Optuna; ``pip install 'zoo-core[tune]'``).
+
+    ``space={"lr": "1e-3..1e-1:log", "batch_size": [16, 32]}``, ``trials=20``, ``timeout=``,
+    ``storage=``, ``study=``, ``out=`` and any ``zoo.train`` keyword, fixed for every trial.
+    Returns the best trial (value, params, run folder) and the trial counts.
+    """
+    from zoo.errors import UsageError
+    from zoo.tuning.study import tune as _tune
+
+    try:
+        return _tune(name, **options)
     except UsageError as exc:
         raise _python_spelling(exc) from None
 
@@ -120,7 +167,7 @@ def _python_spelling(exc: ZooError) -> ZooError:
     return exc
 
 
-def load(ref: str, device: str = "cpu") -> LoadedModel:
+def load(ref: str | Path, device: str = "cpu") -> LoadedModel:
     """A trained model from a ``.safetensors`` checkpoint, a run folder or published weights ``NAME[:TAG]``."""
     from zoo.weights import open_weights
 

@@ -9,17 +9,18 @@ checkpoints, logging, distribution).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import UsageError
 from zoo.spec import resolve
+from zoo.tasks import Task, task_for
 
 if TYPE_CHECKING:
     from zoo.data import DataBundle
@@ -78,7 +79,10 @@ class ModelAdapter:
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+        #: The task's name, as the spec gives it.
         self.task = spec.task
+        #: What the task means (``zoo.tasks``): loss, metrics, how outputs read.
+        self.task_type: Task = task_for(spec.task)
 
     # -- training -----------------------------------------------------------
     def strategies(self) -> dict[str, Strategy]:
@@ -89,75 +93,24 @@ class ModelAdapter:
         """Refuse settings this model cannot use, before any file is written (raise UsageError)."""
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if self.task == "regression":
-            return F.mse_loss(outputs, targets.to(outputs.dtype))
-        if self.task == "binary":
-            # Models in the notes end in a sigmoid, so they output probabilities.
-            return F.binary_cross_entropy(outputs.float(), targets.to(torch.float32))
-        if self.task == "sequence":
-            return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]).float(), targets.reshape(-1))
-        return F.cross_entropy(outputs.float(), targets)
+        """The task's loss (``zoo.tasks``); override for a loss of the model's own."""
+        return self.task_type.loss(outputs, targets)
 
     # -- metrics ------------------------------------------------------------
     @property
     def main_metric(self) -> tuple[str, str]:
         """The metric that picks ``best.safetensors``, and ``min`` or ``max``."""
-        return ("mse", "min") if self.task == "regression" else ("accuracy", "max")
+        return self.task_type.main_metric
 
     def batch_stats(
         self, outputs: torch.Tensor, targets: torch.Tensor, num_classes: int | None
     ) -> dict[str, torch.Tensor]:
         """Sums for one batch, kept on the device; the trainer adds them up."""
-        n = torch.tensor(float(targets.shape[0]), device=outputs.device)
-        if self.task == "regression":
-            sq = (outputs.float() - targets.float()).pow(2).sum()
-            return {"n": n, "sq_err": sq, "values": torch.tensor(float(targets.numel()), device=outputs.device)}
-        if self.task == "binary":
-            pred = (outputs.float() >= 0.5).to(targets.dtype)
-            correct = (pred.reshape(targets.shape) == targets).float().sum()
-            return {
-                "n": n,
-                "correct": correct,
-                "values": torch.tensor(float(targets.numel()), device=outputs.device),
-                "predicted_positive": pred.float().sum(),
-            }
-        if self.task == "sequence":
-            pred = outputs.argmax(dim=-1)
-            correct = (pred == targets).float().sum()
-            return {"n": n, "correct": correct, "values": torch.tensor(float(targets.numel()), device=outputs.device)}
-        pred = outputs.argmax(dim=-1)
-        stats = {"n": n, "correct": (pred == targets).float().sum(), "values": n}
-        if num_classes:
-            hits = torch.zeros(num_classes, device=outputs.device)
-            totals = torch.zeros(num_classes, device=outputs.device)
-            totals.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float32))
-            hits.index_add_(0, targets, (pred == targets).float())
-            predicted = torch.zeros(num_classes, device=outputs.device)
-            predicted.index_add_(0, pred.reshape(-1), torch.ones_like(pred.reshape(-1), dtype=torch.float32))
-            stats["class_total"] = totals
-            stats["class_correct"] = hits
-            stats["class_predicted"] = predicted
-        return stats
+        return self.task_type.batch_stats(outputs, targets, num_classes)
 
     def finalize(self, stats: dict[str, torch.Tensor]) -> dict[str, Any]:
         """Turn summed batch statistics into the metrics that are logged."""
-        out: dict[str, Any] = {}
-        values = float(stats["values"].item()) if "values" in stats else 0.0
-        if "sq_err" in stats and values:
-            out["mse"] = float(stats["sq_err"].item()) / values
-        if "correct" in stats and values:
-            out["accuracy"] = float(stats["correct"].item()) / values
-        if "class_total" in stats:
-            totals = stats["class_total"].tolist()
-            hits = stats["class_correct"].tolist()
-            out["per_class_accuracy"] = [h / t if t else None for h, t in zip(hits, totals)]
-        # How many classes the model predicts at all: 1 means it answers one class for everything.
-        if "class_predicted" in stats:
-            out["predicted_classes"] = int((stats["class_predicted"] > 0).sum().item())
-        elif "predicted_positive" in stats and values:
-            positive = float(stats["predicted_positive"].item())
-            out["predicted_classes"] = 1 if positive in (0.0, values) else 2
-        return out
+        return self.task_type.finalize(stats)
 
     # -- reporting and prediction --------------------------------------------
     def example_inputs(self) -> list[str]:
@@ -179,21 +132,54 @@ class ModelAdapter:
         """Turn command-line inputs into predictions: one dict per input.
 
         Each dict has ``input`` and ``output`` (what is printed) and may carry more
-        for ``--json``. The default reads comma-separated numbers.
+        for ``--json``. Built from :meth:`transforms` and :meth:`decode`, so a tensor
+        prepared by ``transforms()`` predicts exactly what the text does.
         """
-        rows = [parse_numbers(text) for text in inputs]
-        x = torch.tensor(rows, dtype=torch.float32, device=device)
-        with torch.no_grad():
-            y = model(x)
-        results = []
-        for text, value in zip(inputs, y.float().cpu().tolist()):
-            value = value[0] if isinstance(value, list) and len(value) == 1 else value
-            result: dict[str, Any] = {"input": text, "output": value}
-            if self.task == "binary":
-                result["probability"] = value
-                result["label"] = int(value >= 0.5)
-            results.append(result)
-        return results
+        if not inputs:
+            return []
+        transform = self.transforms(meta)
+        x = torch.stack([transform(text) for text in inputs]).to(device)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                outputs = model(x)
+        finally:
+            model.train(was_training)
+        decoded = self.decode(outputs, meta, options)
+        return [{"input": text, **result} for text, result in zip(inputs, decoded, strict=True)]
+
+    def transforms(self, meta: dict[str, Any]) -> Callable[[Any], torch.Tensor]:
+        """One raw input as ``predict`` takes it -> that sample's model input, no batch dimension.
+
+        The default reads a row of comma-separated numbers (text, or a list of numbers),
+        checks it against the feature count and applies the training split's
+        standardization from ``meta``. Tasks whose inputs are not numbers have no default.
+        """
+        if not self.task_type.numeric_inputs:
+            raise UsageError(
+                f"{self.spec.full_name} ({self.task} task) has no default preprocessing of its inputs",
+                hint="its plugin's adapter should define transforms(meta)",
+            )
+        count = self.feature_count(meta)
+        stats = standardization(meta, count) if count is not None else None
+        mean, std = (torch.tensor(stats[0]), torch.tensor(stats[1])) if stats else (None, None)
+
+        def transform(raw: Any) -> torch.Tensor:
+            values = parse_numbers(raw) if isinstance(raw, str) else number_row(raw)
+            if count is not None and len(values) != count:
+                raise UsageError(
+                    f"input {raw!r} has {len(values)} value(s) but the model takes {count}",
+                    hint=f"give {count} comma-separated numbers per input",
+                )
+            x = torch.tensor(values, dtype=torch.float32)
+            return (x - mean) / std if mean is not None and std is not None else x
+
+        return transform
+
+    def decode(self, outputs: torch.Tensor, meta: dict[str, Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        """A batch of model outputs -> one result dict per row, as ``predict`` returns them without ``input``."""
+        return self.task_type.decode(outputs, meta, options)
 
     # -- export and serving ---------------------------------------------------
     # What ``zoo export`` traces with and ``zoo serve`` shows. The defaults fit
@@ -252,6 +238,43 @@ def adapter_for(spec: ModelSpec) -> ModelAdapter:
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 #: The largest magnitude a float32 holds; larger inputs would become inf inside the model.
 FLOAT32_MAX = 3.4028234663852886e38
+
+
+def standardization(meta: dict[str, Any], count: int) -> tuple[list[float], list[float]] | None:
+    """``data_meta.standardize`` as (mean, std) of ``count`` features, None when absent.
+
+    A damaged field (wrong length, a non-finite mean, a std that is not positive) is a
+    ValueError naming it: zoo reports it against the checkpoint file.
+    """
+    stats = meta.get("standardize")
+    if not stats:
+        return None
+    if not isinstance(stats, dict):
+        raise ValueError(f"data_meta.standardize must be an object with mean and std, got {str(stats)[:60]}")
+    return _numbers(stats.get("mean"), "mean", count, False), _numbers(stats.get("std"), "std", count, True)
+
+
+def _numbers(value: Any, key: str, count: int, positive: bool) -> list[float]:
+    ok = isinstance(value, list) and len(value) == count
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    if not ok or (positive and min(value, default=1) <= 0):
+        kind = "positive finite numbers" if positive else "finite numbers"
+        raise ValueError(f"data_meta.standardize.{key} must be a list of {count} {kind}, got {str(value)[:60]}")
+    return [float(v) for v in value]
+
+
+def number_row(raw: Any) -> list[float]:
+    """A list or tuple of numbers as floats, each finite in float32; anything else is a UsageError."""
+    ok = isinstance(raw, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= FLOAT32_MAX
+        for v in raw
+    )
+    if not ok:
+        raise UsageError(
+            f"input {str(raw)[:60]!r} is not a row of numbers",
+            hint="give text like '1.5,2,3' or a list of finite numbers",
+        )
+    return [float(v) for v in raw]
 
 
 def parse_numbers(text: str) -> list[float]:

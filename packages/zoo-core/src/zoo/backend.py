@@ -240,3 +240,9 @@ def resolve_device(text: str, backends: dict[str, DeviceBackend]) -> tuple[Devic
     if index is not None and index >= backend.count():
         raise DeviceError(f"device {text!r} does not exist: {name} has {backend.count()} device(s)")
     return backend, index or 0
+
+
+def torch_device(text: str, backends: dict[str, DeviceBackend]) -> torch.device:
+    """The torch device for ``--device`` text (``auto``, ``cpu``, ``cuda:1``) among ``backends``."""
+    backend, index = resolve_device(text, backends)
+    return backend.torch_device(index)

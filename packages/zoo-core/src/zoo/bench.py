@@ -115,14 +115,14 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
     from zoo.adapter import adapter_for
     from zoo.backend import resolve_device
     from zoo.errors import DataError, ZooError
+    from zoo.plan import device_kind
     from zoo.registry import get_registry
     from zoo.trainer import train
 
     registry = get_registry()
     spec = registry.model(job["model"])
     backend, _ = resolve_device(job["device"], registry.devices)
-    kind = "cpu" if backend.name == "cpu" else "accelerator"
-    recipe = spec.recipe(job["recipe"], device=kind)
+    recipe = spec.recipe(job["recipe"], device=device_kind(backend))
     main = adapter_for(spec).main_metric
     metric = recipe.target[0] if recipe.target else main[0]
     result: dict[str, Any] = {

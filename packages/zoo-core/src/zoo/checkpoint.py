@@ -12,24 +12,23 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import nn
 
 from zoo import buildlimit, metadata
 from zoo.buildlimit import BuildLimitError, bounded_build, checkpoint_limit
-from zoo.errors import CheckpointError, TrainingError, UnknownModelError, UsageError, ZooError
+from zoo.errors import CheckpointError, TrainingError, UnknownModelError, UsageError
+from zoo.loaded import LoadedModel
+from zoo.pluginmeta import check_plugin_metadata
 from zoo.registry import get_registry, model_config
 from zoo.safefile import read_header, read_safetensors, write_safetensors
 from zoo.spec import ModelSpec, resolve
 from zoo.version import __version__
 
 MODEL_PREFIX = "model/"
-T = TypeVar("T")
 
 
 def decode_metadata(raw: dict[str, str], path: str | Path) -> dict[str, Any]:
@@ -98,79 +97,6 @@ def save_checkpoint(
         raise TrainingError(
             f"cannot write {path}: {exc.strerror or exc}", hint="the previous checkpoint there, if any, is intact"
         ) from None
-
-
-@dataclass
-class LoadedModel:
-    """A rebuilt model with everything its checkpoint says about it."""
-
-    model: nn.Module
-    metadata: dict[str, Any]
-    spec: ModelSpec
-    path: Path
-
-    def __repr__(self) -> str:
-        epoch = self.metadata.get("epoch", "?")
-        return f"LoadedModel({self.spec.full_name!r}, epoch {epoch}, from {str(self.path)!r})"
-
-    def predict(self, inputs: str | list[str], seed: int = 0, **options: Any) -> list[dict[str, Any]]:
-        """Predictions as ``zoo predict`` makes them: the stored preprocessing is applied."""
-        from zoo.adapter import adapter_for
-        from zoo.predict import typed_options
-
-        chosen = typed_options(options, self.spec.predict_options)
-        chosen["seed"] = seed
-        items = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
-        device = next(iter(self.model.parameters()), torch.empty(0)).device
-        data_meta = dict(self.metadata.get("data_meta", {}))
-        adapter = adapter_for(self.spec)
-        return plugin_call(
-            self.path, self.spec, "predict", lambda: adapter.predict(self.model, items, data_meta, chosen, device)
-        )
-
-
-def plugin_call(path: str | Path, spec: ModelSpec, what: str, call: Callable[[], T]) -> T:
-    """Run plugin code that reads a checkpoint's metadata; any failure but a ZooError names the file.
-
-    A plugin's adapter interprets ``data_meta`` (labels, statistics, sizes) as it likes, so
-    a damaged or crafted field fails inside plugin code with whatever exception that code
-    raises. Every call site that hands a checkpoint's metadata to a plugin goes through
-    here, so such a failure is one CheckpointError naming the file, for any plugin.
-    """
-    try:
-        return call()
-    except ZooError:
-        raise
-    except Exception as exc:  # plugin code: any exception type is possible
-        text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(
-            path,
-            f"{spec.full_name}'s plugin failed on this checkpoint ({what}: {text[:200]})",
-            hint="its data_meta is damaged or was not written by zoo; use a checkpoint zoo wrote",
-        ) from None
-
-
-def check_plugin_metadata(spec: ModelSpec, meta: dict[str, Any], path: Path) -> None:
-    """Let the plugin read the checkpoint's ``data_meta`` once at load, so damage is found up front.
-
-    ``input_form`` and ``preprocessing`` read every field a plugin needs and allocate
-    nothing. A plugin that refuses a hook with its own usage error (it serves no form,
-    say) is left to say so where the hook is used.
-    """
-    from zoo.adapter import adapter_for
-
-    try:
-        adapter = adapter_for(spec)
-    except ZooError:
-        return  # a broken adapter is reported where it is used
-    data_meta = dict(meta.get("data_meta", {}))
-    for name, hook in (("input_form", adapter.input_form), ("preprocessing", adapter.preprocessing)):
-        try:
-            plugin_call(path, spec, name, lambda hook=hook: hook(data_meta))  # type: ignore[misc]
-        except CheckpointError:
-            raise
-        except ZooError:
-            continue
 
 
 def read_checkpoint(path: str | Path, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -280,7 +206,7 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
         for dim in entry["shape"]:
             count *= int(dim)
         parameters += count
-    hidden = {"optimizer_state", "scheduler_state", "rng_state", "scaler_state"}
+    hidden = set(metadata.TRAINING_STATE)
     info = {k: v for k, v in meta.items() if k not in hidden}
     info["tensors"] = len(weights)
     info["parameters"] = parameters

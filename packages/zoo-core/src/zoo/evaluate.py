@@ -11,6 +11,7 @@ from torch import nn
 
 from zoo import env
 from zoo.adapter import ModelAdapter, adapter_for
+from zoo.backend import torch_device
 from zoo.batching import iterate, plan_batches
 from zoo.data import DataBundle, DataRequest, Split
 from zoo.distributed import DistEnv
@@ -54,13 +55,6 @@ def evaluate_split(
     return metrics
 
 
-def torch_device(text: str) -> torch.device:
-    from zoo.backend import resolve_device
-
-    backend, index = resolve_device(text, get_registry().devices)
-    return backend.torch_device(index)
-
-
 def evaluate_checkpoint(
     ref: str | Path,
     data_dir: str | Path | None = None,
@@ -75,7 +69,7 @@ def evaluate_checkpoint(
     """
     from zoo.weights import open_weights
 
-    where = torch_device(device)
+    where = torch_device(device, get_registry().devices)
     loaded = open_weights(ref, device=str(where))
     meta = loaded.metadata
     dataset = get_registry().dataset(str(meta.get("dataset", loaded.spec.dataset)))
@@ -103,6 +97,7 @@ def evaluate_checkpoint(
     seed = check_seed(meta.get("seed", 0))
     request = DataRequest(options, env.data_dir(data_dir), seed, env.may_download(download))
     bundle = resolve(dataset.loader)(request)
+    _check_classes(loaded.path, meta, bundle, given)
     split = bundle.val if bundle.val is not None else bundle.train
     batch = meta.get("hparams", {}).get("batch_size", 0)
     metrics = evaluate_split(
@@ -117,3 +112,23 @@ def evaluate_checkpoint(
     metrics["split"] = "val" if bundle.val is not None else "train"
     metrics["samples"] = len(split)
     return metrics
+
+
+def _check_classes(path: Path, meta: dict[str, Any], bundle: DataBundle, given: dict[str, Any]) -> None:
+    """Refuse data whose class names differ from the model's: its scores would be read wrongly."""
+    trained = meta.get("data_meta", {}).get("classes")
+    found = bundle.meta.get("classes") if isinstance(bundle.meta, dict) else None
+    if not isinstance(trained, list) or not isinstance(found, list) or list(trained) == list(found):
+        return
+    where = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items()) or "its dataset"
+    missing = [str(c) for c in found if c not in trained]
+    detail = f"{', '.join(missing[:5])} unknown to the model" if missing else "in another order or a subset"
+    raise UsageError(
+        f"the data of {where} has classes {_short(found)}, but {path} was trained on {_short(trained)} ({detail})",
+        hint="evaluate on data with the model's classes (the same folder names)",
+    )
+
+
+def _short(names: list[Any]) -> str:
+    shown = ", ".join(str(n) for n in names[:8])
+    return f"[{shown}{', ...' if len(names) > 8 else ''}] ({len(names)})"

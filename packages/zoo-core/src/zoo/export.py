@@ -27,17 +27,14 @@ import torch
 from torch import nn
 
 from zoo.adapter import ModelAdapter, adapter_for
-from zoo.checkpoint import LoadedModel, plugin_call
 from zoo.errors import CheckpointError, UsageError, ZooError
+from zoo.exportspec import CHECK_BATCH, EXPORT_EXTRA, FORMATS, TOLERANCE
+from zoo.loaded import LoadedModel
 from zoo.outpath import atomic_output, check_output
+from zoo.pluginmeta import plugin_call
 from zoo.version import __version__
+from zoo.weights import checkpoint_file, open_weights
 
-FORMATS = ("onnx", "pt2")
-#: Largest absolute difference accepted between PyTorch and the exported model.
-TOLERANCE = 1e-4
-#: Batch size for checking: not the traced one, so a fixed batch dimension shows up.
-CHECK_BATCH = 3
-EXPORT_EXTRA = "pip install 'zoo-core[export]'"
 #: Largest example batch (trace or check) export builds from a checkpoint's data_meta, in bytes.
 MAX_EXAMPLE_BYTES = 256 << 20
 
@@ -64,13 +61,6 @@ class ExportResult:
             "max_abs_diff": self.max_diff,
             "tolerance": self.tolerance,
         }
-
-
-def load_ref(ref: str | Path, path: Path | None = None) -> LoadedModel:
-    """A served or exported model: a checkpoint, a run folder or published weights NAME[:TAG]."""
-    from zoo.weights import open_weights
-
-    return open_weights(ref, device="cpu", path=path)
 
 
 def default_output(ref: str | Path, source: Path, fmt: str) -> Path:
@@ -157,12 +147,10 @@ def export_checkpoint(
         raise UsageError(f"unknown export format {fmt!r}", hint="use --format onnx or --format pt2")
     if fmt == "onnx":
         _require("onnx", "onnxscript")
-    from zoo.weights import checkpoint_file
-
     source = checkpoint_file(ref)
     path = check_output(out if out else default_output(ref, source, fmt), inputs=[source])
     meta_path = check_output(path.with_name(path.name + ".json"), inputs=[source]) if fmt == "pt2" else None
-    loaded = load_ref(ref, path=source)
+    loaded = open_weights(ref, path=source)
     adapter = adapter_for(loaded.spec)
     data_meta = loaded.metadata.get("data_meta", {})
     module = plugin_call(source, loaded.spec, "export_module", lambda: adapter.export_module(loaded.model, data_meta))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError
-from zoo.rundir import new_run_path, write_error
+from zoo.runfolder import new_run_path, write_error
 
 SUMMARY = "folds.json"
 

@@ -39,6 +39,7 @@ def describe_model(registry: Registry, name: str) -> dict[str, Any]:
                 "target": list(r.target) if r.target else None,
                 "expected": list(r.expected) if r.expected else None,
                 "hparams": r.resolved(),
+                "space": dict(r.space),
             }
             for r in spec.recipes
         ],

@@ -102,6 +102,7 @@ SCHEMA: dict[str, tuple[str, Check]] = {
     "device": ("a string", lambda v: isinstance(v, str)),
     "world_size": ("a positive integer", lambda v: _nonneg_int(v) and v > 0),
     "weights_from": ("a string", lambda v: isinstance(v, str)),
+    "weights_transfer": ("a string", lambda v: isinstance(v, str)),
     "optimizer_state": ("saved optimizer state", lambda v: isinstance(v, dict)),
     "scheduler_state": ("saved scheduler state", lambda v: isinstance(v, dict)),
     "scaler_state": ("a JSON object", lambda v: isinstance(v, dict)),
@@ -112,6 +113,8 @@ SCHEMA: dict[str, tuple[str, Check]] = {
     "partial_n": ("a non-negative integer", _nonneg_int),
 }
 REQUIRED = ("format", "format_version", "model", "config")
+#: What ``last.safetensors`` adds to resume the run exactly (``trainstate``); ``zoo info`` leaves it out.
+TRAINING_STATE = ("optimizer_state", "scheduler_state", "scaler_state", "rng_state")
 #: Fields that version "1" files stored as JSON; its other fields were str() of the value.
 _V1_JSON = {
     "config",

@@ -20,9 +20,10 @@ from zoo.hparams import HParams, check_seed
 from zoo.metadata import PRECISIONS
 from zoo.options import split_overrides
 from zoo.registry import get_registry, warn_problems
-from zoo.rundir import RunFolder
+from zoo.runconfig import RunOptions, check_config, check_save_every
+from zoo.runfolder import RunFolder
 from zoo.spec import BASE_HPARAMS, DatasetSpec, ModelSpec
-from zoo.weights import sha256_of
+from zoo.weights import is_model_name, looks_like_path, sha256_of
 
 if TYPE_CHECKING:
     import torch
@@ -63,7 +64,38 @@ class Plan:
 
     @property
     def device_kind(self) -> str:
-        return "cpu" if self.backend.name == "cpu" else "accelerator"
+        return device_kind(self.backend)
+
+    def settings(self) -> dict[str, Any]:
+        """What decides this run, keyed as ``runconfig.SETTINGS``: ``--print-config``, ``config.json``."""
+        return {
+            "model": self.spec.full_name,
+            "recipe": self.recipe,
+            "hparams": self.hparams.as_dict(),
+            "data_options": self.data_options,
+            "config": self.config,
+            "seed": self.seed,
+            "precision": self.precision,
+            "deterministic": self.deterministic,
+            "weights": self.weights,
+            "save_every": self.save_every,
+        }
+
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """The run's fields of checkpoint metadata: nothing that names a place on this machine."""
+        fields: dict[str, Any] = {
+            "recipe": self.recipe,
+            "hparams": self.hparams.as_dict(),
+            "seed": self.seed,
+            "dataset": self.dataset.full_name,
+            "data_options": self.shareable_data_options(),
+            "data_source": self.data_source(),
+            "precision": self.precision,
+            "deterministic": self.deterministic,
+        }
+        if self.weights is not None:
+            fields["weights_from"] = self.weights
+        return fields
 
     def shareable_data_options(self) -> dict[str, Any]:
         """Data options fit for a checkpoint: no paths or addresses of this machine."""
@@ -86,6 +118,18 @@ def _device(text: str) -> tuple[DeviceBackend, int]:
     from zoo.backend import resolve_device
 
     return resolve_device(text, get_registry().devices)
+
+
+def device_kind(backend: DeviceBackend) -> str:
+    """Which recipe variant a device runs: ``cpu``, or ``accelerator`` for every other backend."""
+    return "cpu" if backend.name == "cpu" else "accelerator"
+
+
+def weights_ref(name: str, weights: str | None) -> str | None:
+    """A tag alone (``default``) means the model's own published weights; a path stays a path."""
+    if weights is None or looks_like_path(weights) or ":" in weights or is_model_name(weights):
+        return weights
+    return f"{name}:{weights}"
 
 
 def _check_precision(precision: str, backend: DeviceBackend) -> None:
@@ -119,42 +163,12 @@ def _default_run_dir(name: str, out: str | Path | None, dist: DistEnv) -> Path |
     return None  # a fresh runs/<model>/<time> folder, made when training starts
 
 
-def make_plan(
-    name: str,
-    *,
-    seed: int | None = None,
-    device: str = "auto",
-    data_dir: str | Path | None = None,
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    precision: str | None = None,
-    deterministic: bool = False,
-    quiet: bool = False,
-    download: bool = True,
-    weights: str | None = None,
-    save_every: int | None = None,
-    dist: DistEnv | None = None,
-    **overrides: Any,
-) -> Plan:
+def make_plan(name: str, options: RunOptions = RunOptions(), dist: DistEnv | None = None, **overrides: Any) -> Plan:
     """Resolve a model name and user overrides (or a run folder to resume) into a checked plan."""
-    plan = _make_plan(
-        name,
-        seed=seed,
-        device=device,
-        data_dir=data_dir,
-        out=out,
-        resume=resume,
-        precision=precision,
-        deterministic=deterministic,
-        quiet=quiet,
-        download=download,
-        weights=weights,
-        dist=dist or DistEnv(),
-        overrides=overrides,
-    )
-    if save_every is not None and (isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 0):
-        raise UsageError(f"--save-every must be 0 or a positive number of epochs, got {save_every!r}")
-    if dist is not None and dist.enabled and save_every is None:
+    dist = dist or DistEnv()
+    save_every = check_save_every(options.save_every)
+    plan = _make_plan(name, options, dist, overrides)
+    if dist.enabled and save_every is None:
         save_every = 1  # elastic restarts resume from the last epoch, so every epoch is saved
     if save_every is None and plan.resume is not None:
         save_every = plan.save_every  # the run's own setting, from its config.json
@@ -162,26 +176,12 @@ def make_plan(
     return plan
 
 
-def _make_plan(
-    name: str,
-    *,
-    seed: int | None,
-    device: str,
-    data_dir: str | Path | None,
-    out: str | Path | None,
-    resume: str | Path | None,
-    precision: str | None,
-    deterministic: bool,
-    quiet: bool,
-    download: bool,
-    weights: str | None,
-    dist: DistEnv,
-    overrides: dict[str, Any],
-) -> Plan:
+def _make_plan(name: str, options: RunOptions, dist: DistEnv, overrides: dict[str, Any]) -> Plan:
     registry = get_registry()
     if dist.is_main:
         warn_problems(registry)
-    backend, index = _device(device)
+    backend, index = _device(options.device)
+    resume, out = options.resume, options.out
     run_dir = Path(resume) if resume is not None else _default_run_dir(name, out, dist)
     relaunched = resume is None and run_dir is not None and dist.enabled and (run_dir / "last.safetensors").exists()
     if relaunched:
@@ -191,9 +191,9 @@ def _make_plan(
         # joins after planning.
         resume = run_dir
     if resume is not None:
-        given = {"--seed": seed, "--precision": precision, "--out": out, "--weights": weights}
+        given = {"--seed": options.seed, "--precision": options.precision, "--weights": options.weights}
         if not relaunched:
-            refused = [flag for flag, value in given.items() if value is not None and flag != "--out"]
+            refused = [flag for flag, value in given.items() if value is not None]
             if out is not None and Path(out) != Path(resume):
                 refused.append("--out")
             if refused:
@@ -201,17 +201,7 @@ def _make_plan(
                     f"{', '.join(refused)} cannot be given with --resume: the run keeps its own settings",
                     hint="start a new run to change them",
                 )
-        return _resume_plan(
-            name,
-            Path(resume),
-            backend,
-            index,
-            overrides,
-            data_dir=data_dir,
-            deterministic=deterministic,
-            quiet=quiet,
-            download=download,
-        )
+        return _resume_plan(name, Path(resume), backend, index, overrides, options)
     holder = RunFolder(run_dir).live_holder() if run_dir is not None else None
     if holder is not None:
         raise UsageError(f"run folder {run_dir} is in use by a live run (pid {holder})", hint="pick another --out")
@@ -227,16 +217,15 @@ def _make_plan(
     method = overrides.get("method")
     if recipe_name is None and isinstance(method, str) and any(r.name == method for r in spec.recipes):
         recipe_name = method  # a fitting method's own recipe carries its settings
-    kind = "cpu" if backend.name == "cpu" else "accelerator"
     try:
-        recipe = spec.recipe(recipe_name, device=kind)
+        recipe = spec.recipe(recipe_name, device=device_kind(backend))
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
     # The keys every recipe has are typed by the shared defaults: a recipe's "lr": 1 still takes 0.05.
     declared = {**recipe.resolved(), **BASE_HPARAMS}
     groups = split_overrides(overrides, {"hparams": declared, "data": dataset.options, "config": spec.config})
     hparams = HParams.from_dict({**recipe.resolved(), **groups["hparams"]})
-    chosen_precision = precision or "fp32"
+    chosen_precision = options.precision or "fp32"
     _check_precision(chosen_precision, backend)
     return Plan(
         spec=spec,
@@ -245,17 +234,17 @@ def _make_plan(
         hparams=hparams,
         data_options={**dataset.options, **_absolute_paths(groups["data"], dataset.path_options)},
         config=groups["config"],
-        seed=check_seed(0 if seed is None else seed),
-        data_dir=env.data_dir(data_dir),
+        seed=check_seed(0 if options.seed is None else options.seed),
+        data_dir=env.data_dir(options.data_dir),
         run_dir=run_dir,
         precision=chosen_precision,
-        deterministic=deterministic,
-        quiet=quiet,
-        download=env.may_download(download),
+        deterministic=options.deterministic,
+        quiet=options.quiet,
+        download=env.may_download(options.download),
         backend=backend,
         device_index=index,
-        weights=weights,
-        given_data_dir=_given_dir(data_dir),
+        weights=weights_ref(spec.full_name, options.weights),
+        given_data_dir=_given_dir(options.data_dir),
         epochs_given="epochs" in groups["hparams"],
     )
 
@@ -270,13 +259,11 @@ def _resume_plan(
     backend: DeviceBackend,
     index: int,
     overrides: dict[str, Any],
-    *,
-    data_dir: str | Path | None,
-    deterministic: bool,
-    quiet: bool,
-    download: bool,
+    options: RunOptions,
 ) -> Plan:
     from zoo.checkpoint import read_checkpoint
+
+    data_dir = options.data_dir
 
     folder = RunFolder(run_dir)
     if not folder.last.exists():
@@ -316,11 +303,11 @@ def _resume_plan(
     dataset = registry.dataset(str(meta.get("dataset", spec.dataset)))
     # Options naming local places come from the run folder's own configuration, never the checkpoint.
     own = folder.read_config(strict=True)
+    if own:
+        check_config(own, folder.config)  # the same schema --config reads
     local = own.get("data_options", {})
     local = {k: v for k, v in local.items() if k in dataset.path_options and isinstance(v, str)}
-    save_every = own.get("save_every")
-    if save_every is not None and (isinstance(save_every, bool) or not isinstance(save_every, int) or save_every < 0):
-        raise UsageError(f"{folder.config}: 'save_every' must be 0 or a whole number of epochs, got {save_every!r}")
+    save_every = check_save_every(own.get("save_every"), f"{folder.config}: 'save_every'")
     if data_dir is None and isinstance(own.get("data_dir"), str) and own["data_dir"]:
         data_dir = own["data_dir"]  # where this run found its data on this machine
     saved = {k: v for k, v in dict(meta.get("data_options", {})).items() if k in dataset.options}
@@ -338,9 +325,9 @@ def _resume_plan(
         data_dir=env.data_dir(data_dir),
         run_dir=run_dir,
         precision=precision,
-        deterministic=deterministic or bool(meta.get("deterministic", False)),
-        quiet=quiet,
-        download=env.may_download(download),
+        deterministic=options.deterministic or bool(meta.get("deterministic", False)),
+        quiet=options.quiet,
+        download=env.may_download(options.download),
         backend=backend,
         device_index=index,
         given_data_dir=_given_dir(data_dir),

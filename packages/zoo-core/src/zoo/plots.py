@@ -13,7 +13,7 @@ from typing import Any
 from zoo import env
 from zoo.errors import UsageError
 from zoo.readfile import read_bytes
-from zoo.rundir import RunFolder, unlink_quietly, write_error
+from zoo.runfolder import CURVES, RunFolder, unlink_quietly, write_error
 
 PLOTS_HINT = "pip install 'zoo-core[plots]' for curves.png, then run: zoo plot RUN_DIR"
 
@@ -173,8 +173,8 @@ def plot_run(run_dir: str | Path) -> Path:
 def _save(fig: Any, plt: Any, run_dir: Path, title: str) -> Path:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out = run_dir / "curves.png"
-    tmp = run_dir / f".curves.png.tmp-{os.getpid()}-plot"  # named so that clean_temp_files knows its writer
+    out = run_dir / CURVES
+    tmp = run_dir / f".{CURVES}.tmp-{os.getpid()}-plot"  # named so that clean_temp_files knows its writer
     try:
         fig.savefig(tmp, format="png", dpi=100)
         tmp.replace(out)

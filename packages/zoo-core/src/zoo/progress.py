@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from zoo.tasks import task_for
+
 if TYPE_CHECKING:
     import torch
 
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
 REFRESH_S = 0.25
 #: Without --log-every, a long run prints about this many epoch lines at most.
 MAX_EPOCH_LINES = 30
-CLASSIFICATION = ("binary", "multiclass")
 
 # Where the lines go and how often, for the run being started (``output`` sets them).
 _SETTINGS: dict[str, Any] = {"stream": None, "log_every": None}
@@ -71,7 +72,7 @@ def silence_stdout() -> None:
 
 def run_warnings(record: dict[str, Any] | None, task: str) -> list[str]:
     """What the last epoch's record says a person should not miss."""
-    if not record or task not in CLASSIFICATION:
+    if not record or not task or not task_for(task).classifies:  # no task: the header was not shown
         return []
     if record.get("val_predicted_classes") == 1 and "val_accuracy" in record:
         split = "training" if record.get("eval_split") == "train" else "validation"
@@ -182,7 +183,8 @@ class Reporter:
         if plan.epochs_note:  # a decision the trainer made from the data's size
             self._print(plan.epochs_note)
         if bundle.val is None:
-            shown = "mse" if plan.spec.task == "regression" else "loss and accuracy"
+            metric, _ = task_for(plan.spec.task).main_metric
+            shown = metric if metric != "accuracy" else "loss and accuracy"
             verb = "is" if shown == "mse" else "are"
             self._print(
                 f"note: the data set is too small to hold samples out: the {shown} below {verb} on the training data"

@@ -34,6 +34,7 @@ LIMITS: dict[str, int] = {
     "config": 4 * MiB,  # --config, config.json, a --baseline, manifests
     "log": 256 * MiB,  # metrics.jsonl, metrics.csv
     "text": 64 * MiB,  # a text corpus (--text, --csv of inputs)
+    "image": 64 * MiB,  # one picture file (predict, serve, an image folder)
     "data": 512 * MiB,  # a CSV data set, after gunzip
     "dataset": 1024 * MiB,  # a data set's binary files (MNIST's IDX files), after gunzip
 }

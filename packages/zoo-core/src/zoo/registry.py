@@ -153,10 +153,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
-def strict_plugins() -> bool:
-    return env.strict_plugins()
-
-
 def _import_plugin(ep: metadata.EntryPoint, dist: str) -> Any:
     """Import one plugin under ``plugin_code``."""
     with plugin_code(f"plugin {ep.name!r} ({dist})", "import"):
@@ -322,7 +318,7 @@ def get_registry(refresh: bool = False) -> Registry:
     global _REGISTRY
     if _REGISTRY is None or refresh:
         _REGISTRY = _Loader().load()
-        if strict_plugins() and _REGISTRY.problems:
+        if env.strict_plugins() and _REGISTRY.problems:
             problems = _REGISTRY.problems
             _REGISTRY = None
             raise ZooError(

@@ -1,9 +1,12 @@
-"""The schema of a run configuration file (``zoo train --config FILE``).
+"""The options of a run and the schema of its configuration file (``zoo train --config FILE``).
 
-A configuration is what ``--print-config`` prints and what a run writes to its
-``config.json``. Reading one applies the typing rules of ``--KEY VALUE`` on the
-command line (``zoo.options.check_typed``): whole numbers where a default is an int,
-true/false for flags, finite numbers, text where text is expected. Every key must be
+``RunOptions`` is the one type for how to run a model (seed, device, folders,
+precision, weights...): ``zoo.train``, ``zoo train`` and the plan all pass it, and
+``SETTINGS`` is what a plan writes back (``Plan.settings``) into ``config.json``,
+``--print-config`` and what ``--config`` and ``--resume`` read. Reading one applies
+the typing rules of ``--KEY VALUE`` on the command line (``zoo.options.check_typed``):
+whole numbers where a default is an int, true/false for flags, finite numbers, text
+where text is expected. Every key must be
 known: a misspelt key is refused with the same suggestion the command line gives.
 Every problem is one UsageError naming the file and the key. No torch.
 """
@@ -11,7 +14,7 @@ Every problem is one UsageError naming the file and the key. No torch.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,32 @@ from zoo.metadata import PRECISIONS
 from zoo.options import TypeMismatch, check_typed, suggest
 from zoo.readfile import read_json
 from zoo.spec import BASE_HPARAMS, DatasetSpec, ModelSpec
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a model, apart from its recipe, data and builder keys (``--KEY VALUE``)."""
+
+    seed: int | None = None
+    device: str = "auto"
+    data_dir: str | Path | None = None
+    out: str | Path | None = None
+    resume: str | Path | None = None
+    precision: str | None = None
+    deterministic: bool = False
+    quiet: bool = False
+    download: bool = True
+    #: A checkpoint, a run folder, NAME[:TAG], or just a tag (``default``) of the model's published weights.
+    weights: str | None = None
+    #: Save ``last`` every N epochs (0: only at the end and on interrupt); None: every few seconds.
+    save_every: int | None = None
+
+    def with_keywords(self, keywords: dict[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
+        """These options updated by the keywords that name one, and the other keywords (``--KEY VALUE``)."""
+        names = {f.name for f in fields(RunOptions)}
+        mine = {k: v for k, v in keywords.items() if k in names}
+        return replace(self, **mine), {k: v for k, v in keywords.items() if k not in names}
+
 
 WHAT = "a run configuration (a run's config.json, or zoo train --print-config output)"
 
@@ -42,7 +71,17 @@ SETTINGS: dict[str, tuple[type, ...]] = {
 #: (used by ``--resume`` of that same run only); ``data_config`` holds the builder
 #: arguments the data decided (``in_features``), which the data decides again;
 #: ``epochs_note`` says why the epochs were raised (``hparams.epochs`` holds the result).
-INFORMATIONAL = ("data_source", "data_config", "data_dir", "device", "world_size", "versions", "epochs_note")
+#: ``weights_transfer`` says which tensors of ``weights`` were re-initialised for new layer sizes.
+INFORMATIONAL = (
+    "data_source",
+    "data_config",
+    "data_dir",
+    "device",
+    "world_size",
+    "versions",
+    "epochs_note",
+    "weights_transfer",
+)
 
 _TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", dict: "an object", type(None): "null"}
 
@@ -155,6 +194,13 @@ def check_config(data: Any, path: str | Path) -> RunConfig:
         if value is not None and not 0 <= value < 2**63:
             raise config.error(key, f"must be between 0 and {2**63 - 1}, got {value}")
     return config
+
+
+def check_save_every(value: Any, where: str = "--save-every") -> int | None:
+    """None, 0 or a whole number of epochs; anything else is a UsageError naming ``where``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise UsageError(f"{where} must be 0 or a positive number of epochs, got {value!r}")
+    return value
 
 
 def read_config_file(path: str | Path) -> RunConfig:

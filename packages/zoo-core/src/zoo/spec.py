@@ -12,10 +12,9 @@ import importlib
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
-Task = Literal["regression", "binary", "multiclass", "sequence"]
-TASKS: tuple[str, ...] = ("regression", "binary", "multiclass", "sequence")
+from zoo.tasks import TASKS as TASKS  # the task names live beside what each task means
 
 #: Hyperparameters every recipe has; plugins may add their own keys.
 BASE_HPARAMS: dict[str, Any] = {
@@ -120,6 +119,8 @@ class Recipe:
     ``"accelerator"``): a model may offer one ``default`` per kind and the trainer
     takes the one for the device in use. ``target`` is the metric and value the recipe
     promises, ``expected`` the range its final metric should land in (``zoo bench``).
+    ``space`` is the search space ``zoo tune`` uses when given no ``--space``: the
+    same ``KEY: SPEC`` pairs (``"lr": "1e-4..1e-1:log"``, ``"batch_size": "16,32,64"``).
     """
 
     name: str
@@ -128,6 +129,7 @@ class Recipe:
     device: str = "any"
     target: tuple[str, float] | None = None
     expected: tuple[float, float] | None = None
+    space: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in dict(self.hparams).items())
@@ -213,7 +215,8 @@ class ModelSpec:
 
     name: str
     summary: str
-    task: Task
+    #: One of ``zoo.tasks.TASKS``: says how the model is trained, scored and read (``zoo.tasks``).
+    task: str
     builder: Ref
     dataset: str
     recipes: tuple[Recipe, ...]

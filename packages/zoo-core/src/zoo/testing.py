@@ -2,7 +2,10 @@
 
 A plugin that passes these works with every zoo command: it registers without torch,
 its references resolve, each model builds, trains a step on a sample of its data,
-round-trips through a real safetensors file and predicts its own example inputs.
+round-trips through a real safetensors file, evaluates the sample, predicts its own
+example inputs (and, with published weights, by name), exports to ONNX and pt2 with the
+numeric check and answers every serve route in-process. A check whose optional extra
+(export, serve) is missing passes and says what to install.
 In a plugin's test suite::
 
     from zoo.testing import assert_plugin_ok
@@ -124,34 +127,70 @@ def _sample_bundle(spec: ModelSpec, registry: Registry) -> Any:
         return loader(DataRequest(dict(dataset.options), Path(folder), 0, download=False))
 
 
-_OUTPUT_RANK = {"regression": 2, "binary": 2, "multiclass": 2, "sequence": 3}
-
-
 def _check_output(spec: ModelSpec, outputs: Any, x: Any, num_classes: int | None) -> str | None:
     import torch
 
+    from zoo.tasks import task_for
+
     if not isinstance(outputs, torch.Tensor):
         return f"the model returned a {type(outputs).__name__}, not a tensor"
-    if outputs.dim() != _OUTPUT_RANK[spec.task] or outputs.shape[0] != x.shape[0]:
-        return f"a {spec.task} model must map {tuple(x.shape)} to ({x.shape[0]}, ...) of rank " + (
-            f"{_OUTPUT_RANK[spec.task]}, got {tuple(outputs.shape)}"
-        )
-    if spec.task == "multiclass" and num_classes and outputs.shape[-1] != num_classes:
-        return f"the data has {num_classes} classes but the model outputs {outputs.shape[-1]} scores"
-    if spec.task == "binary" and outputs.shape[-1] != 1:
-        return f"a binary model outputs one probability per sample, got {tuple(outputs.shape)}"
-    if not bool(torch.isfinite(outputs).all()):
-        return "the model's outputs are not finite"
+    return task_for(spec.task).check_outputs(outputs, tuple(x.shape), num_classes)
+
+
+class Skipped(Exception):
+    """A check that could not run here (an optional extra is missing): passed, with the reason shown."""
+
+
+def _results_problem(results: Any, examples: list[str]) -> str | None:
+    if not isinstance(results, list) or len(results) != len(examples):
+        return f"predict must return one result per input ({len(examples)}), got {results!r:.80}"
+    bad = [r for r in results if not (isinstance(r, dict) and "input" in r and "output" in r)]
+    return f"each result needs 'input' and 'output': {bad[0]!r:.80}" if bad else None
+
+
+def _export_problems(checkpoint: Path, folder: Path) -> str | None:
+    """Both formats through ``zoo export``'s own code, numeric check included; ONNX skipped without its extra."""
+    import importlib.util
+
+    from zoo.export import export_checkpoint
+    from zoo.exportspec import EXPORT_EXTRA
+
+    notes = []
+    for fmt in ("pt2", "onnx"):
+        if fmt == "onnx" and any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxscript")):
+            notes.append(f"onnx skipped ({EXPORT_EXTRA})")
+            continue
+        result = export_checkpoint(checkpoint, fmt, folder / f"check.{fmt}")
+        if result.max_diff is None:
+            notes.append(f"{fmt} written, its numeric check skipped (onnxruntime: {EXPORT_EXTRA})")
+    if notes:
+        raise Skipped("; ".join(notes))
     return None
 
 
-def _model_checks(spec: ModelSpec, registry: Registry) -> Iterator[tuple[str, Callable[[], str | None]]]:
-    """(check name, function returning a problem or None), in order; later ones need earlier ones."""
+def _serve_round_trip() -> Callable[[Any, str], None]:
+    """``zoo.serve.check_roundtrip``, or Skipped when the serve extra is not installed."""
+    from zoo.errors import UsageError
+    from zoo.serve import SERVE_EXTRA, check_roundtrip, require_serve_extra
+
+    try:
+        require_serve_extra()
+    except UsageError:
+        raise Skipped(f"serve: skipped ({SERVE_EXTRA})") from None
+    return check_roundtrip
+
+
+def _model_checks(spec: ModelSpec, registry: Registry, folder: Path) -> Iterator[tuple[str, Callable[[], str | None]]]:
+    """(check name, function returning a problem or None), in order; later ones need earlier ones.
+
+    ``folder`` is a scratch folder for this model's files (checkpoint, exports).
+    """
     import torch
 
     from zoo.adapter import ModelAdapter, adapter_for
     from zoo.checkpoint import base_metadata, load_checkpoint, save_checkpoint
     from zoo.optim import SGD
+    from zoo.predict import run_predict
     from zoo.registry import build_model
 
     state: dict[str, Any] = {}
@@ -209,12 +248,11 @@ def _model_checks(spec: ModelSpec, registry: Registry) -> Iterator[tuple[str, Ca
     def round_trips() -> str | None:
         model, x = state["model"], state["x"]
         model.eval()
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "check.safetensors"
-            meta = base_metadata(spec, state["config"])
-            meta["data_meta"] = state["bundle"].meta
-            save_checkpoint(path, model, meta)
-            loaded = load_checkpoint(path)
+        path = folder / "check.safetensors"
+        meta = base_metadata(spec, state["config"])
+        meta["data_meta"] = state["bundle"].meta
+        save_checkpoint(path, model, meta)
+        loaded = load_checkpoint(path)
         state["loaded"] = loaded
         with torch.no_grad():
             before, after = model(x), loaded.model(x)
@@ -223,26 +261,43 @@ def _model_checks(spec: ModelSpec, registry: Registry) -> Iterator[tuple[str, Ca
             return f"outputs differ after save and load (max abs diff {diff:.3g}): state outside the state_dict?"
         return None
 
+    def evaluates() -> str | None:
+        from zoo.distributed import DistEnv
+        from zoo.evaluate import evaluate_split
+
+        bundle = state["bundle"]
+        split = bundle.val if bundle.val is not None else bundle.train
+        metrics = evaluate_split(
+            state["loaded"].model, state["adapter"], split, bundle, torch.device("cpu"), 0, DistEnv()
+        )
+        main = state["adapter"].main_metric[0]
+        if main not in metrics:
+            return f"evaluation reports {', '.join(sorted(metrics))} but not the main metric {main!r}"
+        bad = [k for k in ("loss", main) if not isinstance(metrics[k], float) or metrics[k] != metrics[k]]
+        return f"evaluation's {', '.join(bad)} is not a number: {metrics}" if bad else None
+
     def predicts() -> str | None:
-        adapter = state["adapter"]
-        examples = adapter.example_inputs()
+        examples = state["adapter"].example_inputs()
         if not examples:
             return "declares no example inputs (ModelSpec.examples or the adapter's example_inputs)"
-        loaded = state["loaded"]
-        options = {o.name: o.default for o in spec.predict_options}
-        options["seed"] = 0
-        meta = loaded.metadata.get("data_meta", {})
-        results = adapter.predict(loaded.model, examples, meta, options, torch.device("cpu"))
-        if not isinstance(results, list) or len(results) != len(examples):
-            return f"predict must return one result per input ({len(examples)}), got {results!r:.80}"
-        bad = [r for r in results if not (isinstance(r, dict) and "input" in r and "output" in r)]
-        return f"each result needs 'input' and 'output': {bad[0]!r:.80}" if bad else None
+        return _results_problem(run_predict(state["loaded"], examples), examples)
+
+    def exports() -> str | None:
+        return _export_problems(folder / "check.safetensors", folder)
+
+    def serves() -> str | None:
+        _serve_round_trip()(state["loaded"], spec.full_name)
+        return None
 
     def weights() -> str | None:
         from zoo.weights import open_weights
 
         for declared in spec.weights:
-            open_weights(f"{spec.full_name}:{declared.tag}")
+            loaded = open_weights(f"{spec.full_name}:{declared.tag}")
+            examples = adapter_for(spec).example_inputs()
+            problem = _results_problem(run_predict(loaded, examples), examples) if examples else None
+            if problem:
+                return f"{spec.full_name}:{declared.tag}: {problem}"
         return None
 
     yield "references resolve", references
@@ -251,9 +306,12 @@ def _model_checks(spec: ModelSpec, registry: Registry) -> Iterator[tuple[str, Ca
     if any(r.target for r in spec.recipes):
         yield "recipe targets name reported metrics", targets
     yield "save and load round-trip", round_trips
+    yield "evaluates the sample", evaluates
     yield "predicts its examples", predicts
+    yield "exports to onnx and pt2", exports
+    yield "serves a round trip", serves
     if spec.weights:
-        yield "published weights load", weights
+        yield "published weights load and predict by name", weights
 
 
 def check_plugin(plugin: str) -> list[CheckResult]:
@@ -275,14 +333,24 @@ def check_plugin(plugin: str) -> list[CheckResult]:
                 continue
             problems = _metadata_problems(spec, registry)
             results.append(CheckResult(info.name, name, "metadata is complete", not problems, "; ".join(problems)))
-            for check, run in _model_checks(spec, registry):
-                try:
-                    problem = run()
-                except Exception as exc:  # a plugin bug of any kind is a failed check, not a crash
-                    problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-                results.append(CheckResult(info.name, name, check, problem is None, problem or ""))
-                if problem is not None:
-                    break  # later checks build on this one
+            with tempfile.TemporaryDirectory(prefix="zoo-check-") as scratch:
+                results += _run_model_checks(info.name, spec, registry, Path(scratch))
+    return results
+
+
+def _run_model_checks(plugin: str, spec: ModelSpec, registry: Registry, folder: Path) -> list[CheckResult]:
+    results = []
+    for check, run in _model_checks(spec, registry, folder):
+        try:
+            problem = run()
+        except Skipped as skipped:
+            results.append(CheckResult(plugin, spec.full_name, check, True, str(skipped)))
+            continue
+        except Exception as exc:  # a plugin bug of any kind is a failed check, not a crash
+            problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        results.append(CheckResult(plugin, spec.full_name, check, problem is None, problem or ""))
+        if problem is not None:
+            break  # later checks build on this one
     return results
 
 

@@ -1,18 +1,123 @@
-"""Training state that is not a plain tensor dict, stored in a safetensors file.
+"""A run's training state: its progress, and what ``last.safetensors`` holds to resume it.
 
-Optimizer and scheduler state_dicts and RNG states are split into tensors plus a JSON
-skeleton, so they fit beside the model weights: tensors under a prefix, the skeleton
-as a JSON string in the metadata. Nothing is pickled.
+``TrainProgress`` is the one object that says where a run is (epochs done, steps, the
+best so far, the history); the trainer owns it and ``to_meta`` / ``from_meta`` move
+it in and out of checkpoint metadata. Optimizer and scheduler state_dicts and RNG
+states are split into tensors plus a JSON skeleton, so they fit beside the model
+weights: tensors under a prefix, the skeleton as JSON in the metadata. Nothing is pickled.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
+
+from zoo.errors import CheckpointError
+from zoo.hparams import HParams
+
+
+@dataclass
+class TrainProgress:
+    """Where a run is: what is saved with ``last.safetensors`` and restored on resume."""
+
+    epochs_done: int = 0
+    global_step: int = 0
+    #: Batches done in the epoch under way, and their summed loss (a save in mid-epoch).
+    step_in_epoch: int = 0
+    partial_loss: float = 0.0
+    partial_n: int = 0
+    #: {"metric", "value", "epoch", "loss"} of the best epoch so far.
+    best: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    #: When ``last`` was written (time.monotonic()); not saved.
+    last_save: float = field(default_factory=time.monotonic)
+
+    def to_meta(self) -> dict[str, Any]:
+        """The checkpoint metadata fields of this progress (``epoch`` and ``step`` included)."""
+        mid = self.step_in_epoch > 0
+        return {
+            "epoch": self.epochs_done,
+            "step": self.global_step,
+            "step_in_epoch": self.step_in_epoch,
+            "partial_loss": self.partial_loss if mid else 0.0,
+            "partial_n": self.partial_n if mid else 0,
+            "history_best": self.best,
+        }
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any], path: Path, steps_per_epoch: int) -> TrainProgress:
+        """The progress a ``last`` checkpoint recorded (fields already typed by the metadata schema)."""
+        best = meta.get("history_best")
+        progress = cls(
+            epochs_done=int(meta["epoch"]),
+            global_step=int(meta.get("step", 0)),
+            step_in_epoch=int(meta.get("step_in_epoch", 0)),
+            best=best if isinstance(best, dict) and isinstance(best.get("value"), (int, float)) else None,
+        )
+        if progress.step_in_epoch:
+            progress.partial_loss = float(meta.get("partial_loss", 0.0))
+            progress.partial_n = int(meta.get("partial_n", 0))
+        if progress.step_in_epoch >= steps_per_epoch:
+            raise CheckpointError(path, f"cannot resume: step {progress.step_in_epoch} is past the end of the epoch")
+        return progress
+
+
+def optimization_state(
+    hparams: HParams, optimizer: torch.optim.Optimizer | None, scheduler: Any, scaler: Any
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Optimizer, scheduler, scaler and RNG state as tensors plus metadata fields."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {}
+    if optimizer is not None:
+        found, skeleton = flatten_state("optim", optimizer.state_dict())
+        tensors.update(found)
+        meta["optimizer_state"] = {"optimizer": hparams.optimizer, "state": skeleton}
+    if scheduler is not None:
+        found, skeleton = flatten_state("sched", scheduler.state_dict())
+        tensors.update(found)
+        meta["scheduler_state"] = {"schedule": hparams.schedule, "state": skeleton}
+    if scaler is not None:
+        meta["scaler_state"] = scaler.state_dict()
+    rng_tensors, rng_info = capture_rng()
+    tensors.update(rng_tensors)
+    meta["rng_state"] = rng_info
+    return tensors, meta
+
+
+def restore_optimization(
+    meta: Mapping[str, Any],
+    tensors: Mapping[str, torch.Tensor],
+    path: Path,
+    hparams: HParams,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: Any,
+    scaler: Any,
+) -> None:
+    """Put back what ``optimization_state`` saved; any damage is one CheckpointError naming ``path``."""
+    try:
+        if optimizer is not None:
+            saved = meta.get("optimizer_state")
+            if not isinstance(saved, dict) or saved.get("optimizer") != hparams.optimizer:
+                raise ValueError(f"the optimizer state is not {hparams.optimizer!r} state")
+            optimizer.load_state_dict(unflatten_state("optim", tensors, saved["state"]))
+        if scheduler is not None:
+            saved = meta.get("scheduler_state")
+            if not isinstance(saved, dict) or saved.get("schedule") != hparams.schedule:
+                raise ValueError(f"the scheduler state is not {hparams.schedule!r} state")
+            scheduler.load_state_dict(unflatten_state("sched", tensors, saved["state"]))
+        if scaler is not None and "scaler_state" in meta:
+            scaler.load_state_dict(meta["scaler_state"])
+        if "rng_state" in meta:
+            restore_rng(tensors, meta["rng_state"])
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+        raise CheckpointError(path, f"cannot resume: saved training state is damaged ({exc})") from None
 
 
 def _is_int(value: Any) -> bool:

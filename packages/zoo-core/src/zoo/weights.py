@@ -27,7 +27,7 @@ from zoo.registry import get_registry
 from zoo.spec import ModelSpec, Weights
 
 if TYPE_CHECKING:
-    from zoo.checkpoint import LoadedModel
+    from zoo.loaded import LoadedModel
 
 DEFAULT_TAG = "default"
 #: ``zoo weights`` hashes a declared file only up to this size; larger ones get the size check alone.
@@ -112,7 +112,7 @@ def looks_like_path(ref: str | Path) -> bool:
 
 def checkpoint_file(ref: str | Path) -> Path:
     """A checkpoint file for a file, a run folder (its best checkpoint) or NAME[:TAG]."""
-    from zoo.rundir import resolve_run
+    from zoo.runfolder import resolve_run
 
     if looks_like_path(ref):
         path = Path(ref)

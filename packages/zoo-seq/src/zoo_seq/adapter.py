@@ -9,6 +9,7 @@ checkpoint alone is enough to turn strings into strings.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from torch import nn
 from zoo.adapter import ModelAdapter
 from zoo.data import DataBundle, TensorSplit
 from zoo.errors import UsageError
-from zoo.predict import check_range
+from zoo.options import check_range
 
 from zoo_seq.files import find_file, read_utf8
 from zoo_seq.vocab import Vocabulary
@@ -149,6 +150,42 @@ class SeqAdapter(ModelAdapter):
             model.train(was_training)
         return results
 
+    def transforms(self, meta: dict[str, Any]) -> Callable[[Any], torch.Tensor]:
+        """A text -> its characters' indices in the vocabulary, ``(T,)`` int64: what the model reads."""
+        if "vocab" not in meta:
+            raise UsageError("this checkpoint has no vocabulary in its metadata, so inputs cannot be read")
+        vocab = _vocabulary(meta)
+
+        def transform(text: Any) -> torch.Tensor:
+            if not isinstance(text, str) or not text:
+                raise UsageError(f"a character model reads non-empty text, got {str(text)[:40]!r}")
+            return torch.tensor(vocab.encode(text), dtype=torch.int64)
+
+        return transform
+
+    def decode(
+        self, outputs: torch.Tensor, meta: dict[str, Any], options: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """``(B, T, V)`` scores -> per sequence the likeliest characters, as ``zoo predict`` shows them.
+
+        ``--generate`` samples new characters one forward pass at a time, so it needs the model,
+        not a batch of outputs: it stays in ``predict``.
+        """
+        if "vocab" not in meta:
+            raise UsageError("this checkpoint has no vocabulary in its metadata, so outputs cannot be read")
+        if options.get("generate") is not None:
+            raise UsageError("--generate runs the model again for every character: use predict, not decode")
+        vocab = _vocabulary(meta)
+        top = _optional_int(options.get("top"), "--top", minimum=1)
+        check_range("--top", top, 1, len(vocab))
+        if outputs.dim() != 3 or outputs.shape[-1] != len(vocab):
+            raise UsageError(
+                f"expected (batch, length, {len(vocab)}) scores from a character model, "
+                f"got {tuple(outputs.shape)}"
+            )
+        probs = torch.softmax(outputs.detach().float(), dim=-1).cpu().tolist()
+        return [_read_positions(row, vocab, top, _mode(meta)) for row in probs]
+
     # -- export and serving -----------------------------------------------------
     def example_batch(
         self, meta: dict[str, Any], batch: int = 2, model: nn.Module | None = None
@@ -227,21 +264,31 @@ def _positions(
     """The likeliest character at each position, with its probability and distribution."""
     x = torch.tensor([ids], dtype=torch.int64, device=device)
     probs = torch.softmax(model(x)[0].float(), dim=-1).cpu()
-    positions = []
-    for source, row in zip(text, probs.tolist(), strict=True):
+    read = _read_positions(probs.tolist(), vocab, top, mode)
+    read["positions"] = [
+        {"input": source, **position} for source, position in zip(text, read["positions"], strict=True)
+    ]
+    return {"input": text, **read}
+
+
+def _read_positions(
+    probs: list[list[float]], vocab: Vocabulary, top: int | None, mode: str
+) -> dict[str, Any]:
+    """One sequence's per-position probabilities as characters: ``output``, ``positions`` (and ``next``)."""
+    positions: list[dict[str, Any]] = []
+    for row in probs:
         order = sorted(range(len(row)), key=lambda i: -row[i])
         best = order[0]
         shown = order[:top] if top else order
         positions.append(
             {
-                "input": source,
                 "char": vocab.chars[best],
                 "probability": round(row[best], 6),
                 "distribution": {vocab.chars[i]: round(row[i], 6) for i in shown},
             }
         )
     output = "".join(p["char"] for p in positions)
-    result: dict[str, Any] = {"input": text, "output": output, "positions": positions}
+    result: dict[str, Any] = {"output": output, "positions": positions}
     if mode == "text":
         result["next"] = positions[-1]["char"]
     return result

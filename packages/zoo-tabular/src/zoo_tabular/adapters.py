@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from zoo.adapter import ModelAdapter, Strategy, parse_numbers
+from zoo.adapter import ModelAdapter, Strategy, number_row, parse_numbers
 from zoo.data import DataBundle
+from zoo.tasks import class_names
 from zoo_tabular import strategies
-from zoo_tabular.csvfile import read_table
-from zoo_tabular.datasets import prediction_features, prediction_meta
+from zoo_tabular.datasets import prediction_features, prediction_meta, prediction_rows
 
 
 class TabularAdapter(ModelAdapter):
@@ -34,24 +36,33 @@ class TabularAdapter(ModelAdapter):
         names = list(inputs)
         places = [f"input {text!r}" for text in inputs]
         if options.get("csv"):
-            table = read_table(options["csv"])
-            rows += table.rows
-            names += [f"{Path(table.path).name}:{line}" for line in table.lines]
-            places += [f"{table.path}, line {line}" for line in table.lines]
+            path, lines, csv_rows = prediction_rows(options["csv"], meta)
+            rows += csv_rows
+            names += [f"{Path(path).name}:{line}" for line in lines]
+            places += [f"{path}, line {line}" for line in lines]
+        if not rows:
+            return []
         x = prediction_features(rows, meta, places).to(device)
         model.eval()
         with torch.no_grad():
-            outputs = model(x).float().reshape(len(x), -1).cpu()
+            outputs = model(x).float().reshape(len(x), -1)
         results = []
-        for name, row, out in zip(names, rows, outputs.tolist()):
-            value = out[0] if len(out) == 1 else out
-            result: dict[str, Any] = {"input": name, "values": row, "output": value}
+        for name, row, decoded in zip(names, rows, self.decode(outputs, meta, options), strict=True):
+            result: dict[str, Any] = {"input": name, "values": row, **decoded}
             if self.task == "binary":
-                result["probability"] = value
-                result["label"] = int(value >= 0.5)
                 result["display"] = f"(probability of label 1; predicted label {result['label']})"
             results.append(result)
         return results
+
+    def transforms(self, meta: dict[str, Any]) -> Callable[[Any], torch.Tensor]:
+        """Numbers text (the features, or every column of the training file) -> the standardized features."""
+        prediction_meta(meta, 1)  # a damaged feature count or standardization fails here, by field
+
+        def transform(raw: Any) -> torch.Tensor:
+            row = parse_numbers(raw) if isinstance(raw, str) else number_row(raw)
+            return prediction_features([row], meta, [f"input {str(raw)[:60]!r}"])[0]
+
+        return transform
 
     # -- export and serving -----------------------------------------------------
     def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
@@ -102,3 +113,62 @@ class LineAdapter(TabularAdapter):
         if line.bias is not None:
             text += f"  b={line.bias.detach().float().item():.6f}"
         return text
+
+
+class ClassifierAdapter(TabularAdapter):
+    """``tabular.classifier``: class names from the training file, ``--top K`` for the K likeliest."""
+
+    def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
+        form = super().input_form(meta)
+        form["classes"] = class_names(meta) or []
+        return form
+
+
+class RegressorAdapter(TabularAdapter):
+    """``tabular.regressor``: mean squared error picks the best epoch; MAE and R² are logged beside it."""
+
+    def batch_stats(
+        self, outputs: torch.Tensor, targets: torch.Tensor, num_classes: int | None
+    ) -> dict[str, torch.Tensor]:
+        stats = super().batch_stats(outputs, targets, num_classes)
+        y = targets.float()
+        stats["abs_err"] = (outputs.float() - y).abs().sum()
+        stats["y_sum"] = y.sum()
+        stats["y_sq_sum"] = y.pow(2).sum()
+        return stats
+
+    def finalize(self, stats: dict[str, torch.Tensor]) -> dict[str, Any]:
+        out = super().finalize(stats)
+        values = float(stats["values"].item()) if "values" in stats else 0.0
+        if values and "abs_err" in stats:
+            out["mae"] = float(stats["abs_err"].item()) / values
+            y_sum, y_sq = float(stats["y_sum"].item()), float(stats["y_sq_sum"].item())
+            spread = y_sq - y_sum * y_sum / values  # the sum of squares around the split's mean
+            if spread > 1e-12 * max(y_sq, 1.0):
+                out["r2"] = 1.0 - float(stats["sq_err"].item()) / spread
+        return out
+
+    def export_module(self, model: nn.Module, meta: dict[str, Any]) -> nn.Module:
+        """The network before the output scaling: standardized targets, well inside float32's precision.
+
+        Scaled to the target's units, a target of millions would differ between the export and
+        PyTorch by more than the export check allows; the scaling is in ``preprocessing`` instead.
+        """
+        net = getattr(model, "net", None)
+        return net if isinstance(net, nn.Module) else model
+
+    def preprocessing(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """The features' standardization, and how the exported output becomes the target's units."""
+        steps = super().preprocessing(meta)
+        scale = meta.get("target_scale")
+        if isinstance(scale, dict):
+            mean, std = scale.get("mean"), scale.get("std")
+            if not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in (mean, std)
+            ):
+                raise ValueError(
+                    f"data_meta.target_scale must hold a finite mean and std, got {str(scale)[:60]}"
+                )
+            steps["output"] = {"mean": mean, "std": std, "how": "prediction = output * std + mean"}
+        return steps

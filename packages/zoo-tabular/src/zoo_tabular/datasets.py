@@ -9,19 +9,24 @@ labels; standardization statistics come from the training split only and travel 
 
 from __future__ import annotations
 
-import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from zoo.adapter import standardization
 from zoo.data import DataBundle, DataRequest, TensorSplit
 from zoo.errors import DataError, UsageError
 from zoo.metadata import MAX_FEATURES
-from zoo_tabular.csvfile import Table, read_table
+from zoo_tabular.csvfile import Cells, Table, as_table, read_cells, to_number
 from zoo_tabular.plugin import DATA_OPTIONS
 
+#: Where errors about another file's columns point.
+OTHER_MODELS = (
+    "for any other CSV use tabular.classifier (class labels: text or integers) or tabular.regressor "
+    "(a numeric target): zoo train tabular.classifier --data FILE.csv --target COLUMN"
+)
 #: The notes' diabetes data (759 rows, 8 features scaled to [-1, 1], 0/1 label), shipped gzipped.
 DIABETES_FILE = "diabetes.csv.gz"
 
@@ -93,17 +98,18 @@ def load_csv(
     source: str | None = None,
 ) -> DataBundle:
     """Read, check, split and (optionally) standardize one CSV file."""
-    table = read_table(path, str(_option(request, "delimiter") or ""))
-    label = label_index(table, _option(request, "label_column"))
-    names = table.names()
-    feature_cols = [i for i in range(table.width) if i != label]
+    cells = read_cells(path, str(_option(request, "delimiter") or ""))
+    label = label_index(cells, _option(request, "label_column"))
+    names = cells.names()
+    feature_cols = [i for i in range(cells.width) if i != label]
     if len(feature_cols) != n_features:
         raise DataError(
             f"has {len(feature_cols)} feature column(s) plus the label, but {model} takes {n_features}",
-            table.path,
+            cells.path,
             hint=f"{model} needs {n_features} numeric feature column(s) and one label column "
-            "(the last, or choose it with --label-column)",
+            f"(the last, or choose it with --label-column); {OTHER_MODELS}",
         )
+    table = as_table(cells, hint=f"{model} reads numbers only; {OTHER_MODELS}")
     data = torch.tensor(table.rows, dtype=torch.float64)
     x = data[:, feature_cols].float()
     y = data[:, label : label + 1].float()
@@ -174,8 +180,11 @@ def load_csv(
     return DataBundle(train=train, val=val, meta=meta, description=description)
 
 
-def label_index(table: Table, wanted: Any) -> int:
-    """The label column: a header name or a 0-based index (negative counts from the end)."""
+def label_index(table: Table | Cells, wanted: Any, flag: str = "--label-column") -> int:
+    """The label column: a header name or a 0-based index (negative counts from the end).
+
+    ``flag`` is the option that chose it, as the errors name it.
+    """
     width = table.width
     if width < 2:
         raise DataError("has a single column: a feature column and a label column are needed", table.path)
@@ -185,7 +194,7 @@ def label_index(table: Table, wanted: Any) -> int:
         index = int(wanted)
         if not -width <= index < width:
             raise UsageError(
-                f"--label-column {wanted} is out of range: {table.path} has {width} columns",
+                f"{flag} {wanted} is out of range: {table.path} has {width} columns",
                 hint=f"use 0..{width - 1}, -1 for the last, or a header name",
             )
         index %= width
@@ -193,9 +202,7 @@ def label_index(table: Table, wanted: Any) -> int:
         index = table.header.index(str(wanted))
     else:
         known = ", ".join(table.header) if table.header else "the file has no header row"
-        raise UsageError(
-            f"--label-column {wanted!r} is not a column of {table.path}", hint=f"columns: {known}"
-        )
+        raise UsageError(f"{flag} {wanted!r} is not a column of {table.path}", hint=f"columns: {known}")
     return index
 
 
@@ -208,7 +215,7 @@ def check_binary(table: Table, label: int) -> None:
                 table.path,
                 line,
                 label + 1,
-                hint="binary models need a 0/1 label column (choose it with --label-column)",
+                hint=f"binary models need a 0/1 label column (choose it with --label-column); {OTHER_MODELS}",
             )
 
 
@@ -300,6 +307,28 @@ def prediction_features(rows: list[list[float]], meta: dict[str, Any], where: li
     return x
 
 
+def prediction_rows(path: str | Path, meta: dict[str, Any]) -> tuple[str, list[int], list[list[float]]]:
+    """The rows of a CSV to predict: (path, line numbers, numbers per row).
+
+    A row as wide as the training file keeps its label cell, which may be text (a class
+    name) and is dropped by :func:`prediction_features`; every other cell must be a number.
+    """
+    cells = read_cells(path)
+    _, columns, label, _ = prediction_meta(meta, cells.width)
+    names = cells.names()
+    rows = []
+    for row, line in zip(cells.rows, cells.lines):
+        rows.append(
+            [
+                0.0
+                if len(row) == columns and col == label
+                else to_number(cell, cells.path, line, col + 1, names[col])
+                for col, cell in enumerate(row)
+            ]
+        )
+    return cells.path, cells.lines, rows
+
+
 def _whole(meta: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
     value = meta.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -307,19 +336,6 @@ def _whole(meta: dict[str, Any], key: str, default: int, low: int, high: int) ->
             f"data_meta.{key} must be a whole number from {low} to {high}, got {str(value)[:40]}"
         )
     return value
-
-
-def _numbers(value: Any, key: str, count: int, positive: bool) -> list[float]:
-    ok = isinstance(value, list) and len(value) == count
-    ok = ok and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
-    )
-    if not ok or (positive and min(value, default=1) <= 0):
-        kind = "positive finite numbers" if positive else "finite numbers"
-        raise ValueError(
-            f"data_meta.standardize.{key} must be a list of {count} {kind}, got {str(value)[:60]}"
-        )
-    return [float(v) for v in value]
 
 
 def prediction_meta(
@@ -333,11 +349,4 @@ def prediction_meta(
     n = _whole(meta, "features", given, 1, MAX_FEATURES)
     columns = _whole(meta, "columns", n + 1, n, n + 1)
     label = _whole(meta, "label_index", columns - 1, 0, columns - 1)
-    stats = meta.get("standardize")
-    if not stats:
-        return n, columns, label, None
-    if not isinstance(stats, dict):
-        raise ValueError(f"data_meta.standardize must be an object with mean and std, got {str(stats)[:60]}")
-    mean = _numbers(stats.get("mean"), "mean", n, positive=False)
-    std = _numbers(stats.get("std"), "std", n, positive=True)
-    return n, columns, label, (mean, std)
+    return n, columns, label, standardization(meta, n)

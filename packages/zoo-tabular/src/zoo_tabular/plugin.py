@@ -150,6 +150,7 @@ MODELS: tuple[ModelSpec, ...] = (
                 "default",
                 "Adam lr 0.03 with a cosine schedule, shuffled batches of 32, 40 epochs",
                 {"epochs": 40, "lr": 0.03, "batch_size": 32, "optimizer": "adam", "schedule": "cosine"},
+                space={"lr": "0.001..0.1:log", "batch_size": "16,32,64", "weight_decay": "0,0.0001,0.001"},
             ),
             Recipe(
                 "seed",
@@ -168,6 +169,62 @@ MODELS: tuple[ModelSpec, ...] = (
         output_shape="(N, 1) probabilities",
         predict_options=PREDICT_OPTIONS,
         examples=("-0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03",),
+    ),
+)
+
+#: What ``tabular.classifier`` and ``tabular.regressor`` read (``anycsv`` reads their defaults here).
+ANY_CSV_OPTIONS: dict[str, Any] = {
+    "data": "",
+    "target": "",
+    "delimiter": "",
+    "val_fraction": 0.2,
+    "standardize": True,
+    "fold": 0,
+    "folds": 0,
+}
+
+#: Adam with a cosine schedule and some weight decay: a few hundred rows overfit an MLP
+#: within tens of epochs. ``min_steps`` stretches the epochs on small files (iris: 120
+#: training rows, 4 batches an epoch).
+ANY_CSV_HPARAMS: dict[str, Any] = {
+    "epochs": 40,
+    "lr": 0.003,
+    "batch_size": 32,
+    "optimizer": "adam",
+    "schedule": "cosine",
+    "weight_decay": 0.001,
+    "min_steps": 400,
+}
+ANY_CSV_RECIPE = "Adam lr 0.003, weight decay 1e-3, cosine, batches of 32, 40 epochs (at least 400 steps)"
+
+MODELS += (
+    ModelSpec(
+        name="classifier",
+        summary="MLP for any CSV with a class column (text or integer labels, 2+ classes), cross-entropy",
+        task="multiclass",
+        builder="zoo_tabular.models:build_classifier",
+        dataset="tabular.classifier",
+        recipes=(Recipe("default", ANY_CSV_RECIPE, ANY_CSV_HPARAMS),),
+        config={"in_features": 8, "num_classes": 2, "hidden": [64, 32]},
+        adapter="zoo_tabular.adapters:ClassifierAdapter",
+        input_shape="(N, F) standardized features",
+        output_shape="(N, C) class scores",
+        predict_options=(*PREDICT_OPTIONS, Option("top", 1, "show the K most likely classes", low=1)),
+        examples=("-0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03",),
+    ),
+    ModelSpec(
+        name="regressor",
+        summary="MLP for any CSV with a numeric target column, mean squared error, predictions in its units",
+        task="regression",
+        builder="zoo_tabular.models:build_regressor",
+        dataset="tabular.regressor",
+        recipes=(Recipe("default", ANY_CSV_RECIPE, ANY_CSV_HPARAMS),),
+        config={"in_features": 3, "hidden": [64, 32], "target_mean": 0.0, "target_std": 1.0},
+        adapter="zoo_tabular.adapters:RegressorAdapter",
+        input_shape="(N, F) standardized features",
+        output_shape="(N, 1) in the target's units",
+        predict_options=PREDICT_OPTIONS,
+        examples=("0.5,-1.2,0.3",),
     ),
 )
 
@@ -199,6 +256,21 @@ DATASETS: tuple[DatasetSpec, ...] = (
         "zoo_tabular.datasets:load_diabetes",
         DATA_OPTIONS,
         files=("diabetes.csv",),
+        path_options=("data",),
+    ),
+    DatasetSpec(
+        "classifier",
+        "--data CSV with class labels in --target (default: the last column); no --data: the diabetes CSV",
+        "zoo_tabular.anycsv:load_classifier",
+        ANY_CSV_OPTIONS,
+        path_options=("data",),
+    ),
+    DatasetSpec(
+        "regressor",
+        "--data CSV with a numeric --target (default: the last column); numeric feature columns",
+        "zoo_tabular.anycsv:load_regressor",
+        ANY_CSV_OPTIONS,
+        sample="zoo_tabular.anycsv:sample_regressor",
         path_options=("data",),
     ),
 )

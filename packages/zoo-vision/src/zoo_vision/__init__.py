@@ -1,4 +1,4 @@
-"""zoo-vision: the MNIST models of the notes (a fully connected net and a small CNN) for zoo.
+"""zoo-vision: the notes' MNIST models (a fully connected net and a small CNN), on MNIST or your pictures.
 
 Importing this package is cheap; torch and torchvision are imported by the modules
 that need them, when a model is built or data is loaded.

@@ -9,6 +9,7 @@ non-numeric or zero statistics, no image size that would size a huge allocation.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from torch import nn
 
 from zoo.adapter import ModelAdapter
 from zoo.errors import UsageError
-from zoo.predict import check_range
-from zoo_vision.images import load_digit
-from zoo_vision.mnist import MEAN, STD, normalize
+from zoo.options import check_range
+from zoo_vision.facts import MEAN, SIDE, STD, digit_names
+from zoo_vision.images import Digit, digit_from
+from zoo_vision.mnist import normalize
 
 #: Real MNIST test digits shipped with the package, one per class.
 EXAMPLES = Path(__file__).parent / "examples"
@@ -29,7 +31,7 @@ MAX_IMAGE_SIZE = 1024
 
 def _classes(meta: dict[str, Any], model: nn.Module | None = None) -> list[str]:
     """The class names; with the model, also checked to name each of its outputs."""
-    value = meta.get("classes", [str(d) for d in range(10)])
+    value = meta.get("classes", digit_names())
     if not isinstance(value, list) or not value or not all(isinstance(c, (str, int)) for c in value):
         raise ValueError(f"data_meta.classes must be a non-empty list of names, got {str(value)[:60]}")
     classes = [str(c) for c in value]
@@ -65,7 +67,7 @@ def _stats(meta: dict[str, Any]) -> tuple[float, float]:
 
 
 def _image_size(meta: dict[str, Any]) -> int:
-    value = meta.get("image_size", 28)
+    value = meta.get("image_size", SIDE)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_IMAGE_SIZE:
         raise ValueError(
             f"data_meta.image_size must be a whole number from 1 to {MAX_IMAGE_SIZE}, got {str(value)[:40]}"
@@ -73,39 +75,63 @@ def _image_size(meta: dict[str, Any]) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class DigitTransform:
+    """The weights' own preprocessing: one picture in any form -> the ``(1, 28, 28)`` float input.
+
+    Takes what ``images.digit_from`` takes (a path, bytes, a PIL image, a tensor or array of
+    pixels) and frames it as training did, then normalizes with the checkpoint's statistics.
+    """
+
+    mean: float = MEAN
+    std: float = STD
+
+    def __call__(self, item: Any) -> torch.Tensor:
+        return self.normalize(self.digit(item))
+
+    def digit(self, item: Any, name: str = "the input") -> Digit:
+        """The framed uint8 picture, with whether it had to be inverted."""
+        return digit_from(item, name)
+
+    def normalize(self, digit: Digit) -> torch.Tensor:
+        return normalize(digit.pixels, self.mean, self.std)
+
+
+def _name(item: Any, position: int) -> str:
+    """What a result calls its input: the path as given, else its position."""
+    return str(item) if isinstance(item, (str, Path)) else f"input {position}"
+
+
 class VisionAdapter(ModelAdapter):
-    """Training, loss and metrics are the multiclass defaults; ``predict`` reads image files."""
+    """Training, loss and metrics are the multiclass defaults; inputs are pictures, framed like MNIST."""
 
     def example_inputs(self) -> list[str]:
         """The shipped example digits (``digit-<label>.png``)."""
         return [str(p) for p in sorted(EXAMPLES.glob("digit-*.png"))]
 
-    def predict(
-        self,
-        model: nn.Module,
-        inputs: list[str],
-        meta: dict[str, Any],
-        options: dict[str, Any],
-        device: torch.device,
-    ) -> list[dict[str, Any]]:
-        """One result per picture: the digit, its probability and, with ``--top K``, the K best."""
-        if not inputs:
-            raise UsageError("give at least one image file", hint="zoo predict CKPT digit.png [more.png ...]")
-        classes = _classes(meta, model)
+    def transforms(self, meta: dict[str, Any]) -> DigitTransform:
+        """The one preprocessing, with this checkpoint's normalization."""
         mean, std = _stats(meta)
+        return DigitTransform(mean, std)
+
+    def decode(
+        self, outputs: torch.Tensor, meta: dict[str, Any], options: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Scores ``(N, classes)`` -> per row the class, its probability and, with ``top`` K, the K best."""
+        classes = _classes(meta)
+        if outputs.dim() != 2 or outputs.shape[-1] != len(classes):
+            raise ValueError(
+                f"data_meta.classes names {len(classes)} classes but the model gives scores of shape "
+                f"{tuple(outputs.shape)}"
+            )
         top = 1 if options.get("top") is None else options["top"]
         if isinstance(top, bool) or not isinstance(top, int):
             raise UsageError(f"--top must be a whole number, got {top!r}")
         check_range("--top", top, 1, len(classes))  # this model's classes: more cannot be shown
-        digits = [load_digit(path) for path in inputs]
-        x = torch.stack([d.pixels for d in digits]).to(device)
-        x = normalize(x, mean, std)
-        model.eval()
-        with torch.no_grad():
-            probs = torch.softmax(model(x).float(), dim=-1).cpu()
+        probs = torch.softmax(outputs.detach().float(), dim=-1).cpu()
         best_p, best_i = probs.topk(top, dim=-1)
         results = []
-        for path, digit, ps, idx in zip(inputs, digits, best_p.tolist(), best_i.tolist(), strict=True):
+        for ps, idx in zip(best_p.tolist(), best_i.tolist(), strict=True):
             ranked = [
                 {"class": classes[i], "index": i, "probability": p} for i, p in zip(idx, ps, strict=True)
             ]
@@ -113,14 +139,39 @@ class VisionAdapter(ModelAdapter):
             display = f"p={ps[0]:.4f}"
             if top > 1:
                 display += "  top: " + ", ".join(f"{r['class']} {r['probability']:.4f}" for r in ranked)
+            output = int(label) if label.isdigit() else label
+            results.append({"output": output, "probability": ps[0], "top": ranked, "display": display})
+        return results
+
+    def predict(
+        self,
+        model: nn.Module,
+        inputs: list[Any],
+        meta: dict[str, Any],
+        options: dict[str, Any],
+        device: torch.device,
+    ) -> list[dict[str, Any]]:
+        """``transforms`` on each picture, the model, then ``decode``; and whether each was inverted."""
+        if not inputs:
+            raise UsageError("give at least one image file", hint="zoo predict CKPT digit.png [more.png ...]")
+        _classes(meta, model)
+        transform = self.transforms(meta)
+        names = [_name(item, i + 1) for i, item in enumerate(inputs)]
+        digits = [transform.digit(item, name) for item, name in zip(inputs, names, strict=True)]
+        x = torch.stack([transform.normalize(d) for d in digits]).to(device)
+        model.eval()
+        with torch.no_grad():
+            outputs = model(x)
+        results = []
+        for name, digit, row in zip(names, digits, self.decode(outputs, meta, options), strict=True):
             results.append(
                 {
-                    "input": path,
-                    "output": int(label) if label.isdigit() else label,
-                    "probability": ps[0],
-                    "top": ranked,
+                    "input": name,
+                    "output": row["output"],
+                    "probability": row["probability"],
+                    "top": row["top"],
                     "inverted": digit.inverted,
-                    "display": display,
+                    "display": row["display"],
                 }
             )
         return results

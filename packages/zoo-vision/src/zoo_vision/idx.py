@@ -19,10 +19,9 @@ import torch
 
 from zoo.errors import DataError
 from zoo.readfile import ENV, gunzip_chunks, is_gzip, limit, open_regular, read_bytes, size_text
+from zoo_vision.facts import NUM_CLASSES, SIDE
 
 UBYTE = 0x08
-IMAGE_SIDE = 28
-NUM_CLASSES = 10
 
 
 WHAT = "an MNIST IDX file"
@@ -159,9 +158,9 @@ def decode_images(path: Path) -> torch.Tensor:
     """An ``idx3-ubyte`` image file as a uint8 tensor of shape (N, 1, 28, 28)."""
     data = read_raw(path)
     count, rows, cols = _header(data, path, 3, "image")
-    if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE):
+    if (rows, cols) != (SIDE, SIDE):
         raise DataError(
-            f"holds {rows}x{cols} images; MNIST images are {IMAGE_SIDE}x{IMAGE_SIDE}",
+            f"holds {rows}x{cols} images; MNIST images are {SIDE}x{SIDE}",
             path=path,
         )
     _check_length(len(data), path, 16, count, 16 + count * rows * cols, "images")

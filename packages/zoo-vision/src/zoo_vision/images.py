@@ -5,21 +5,35 @@ and placed in a 28x28 frame by their centre of mass. A photo or a drawing rarely
 looks like that, so each picture is made grayscale, inverted when its background
 is light, stretched to the full 0-255 range, cropped to the digit, scaled to 20
 pixels on its longer side and centred the same way.
+
+``prepare`` is the one preprocessing of zoo-vision: pictures in a training folder,
+``zoo eval --data``, ``zoo predict``, ``zoo serve`` and ``transforms()`` all go through it,
+so a model sees its inputs framed exactly as it was trained.
 """
 
 from __future__ import annotations
 
+import functools
+import io
+import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from zoo.errors import DataError
+from zoo.errors import DataError, UsageError
+from zoo.readfile import limit, open_regular, too_large
+from zoo_vision.facts import SIDE
 
-SIDE = 28
+#: The side of the box a digit is scaled to fit inside the SIDE x SIDE frame (MNIST's framing).
 BOX = 20
+#: The frame whose median brightness is the background is 1/BAND of the shorter side wide.
+BAND = 28
 #: Pixels at least this bright (after stretching) count as part of the digit when cropping.
 INK = 48
 #: Most pixels a picture may decode to (4096 x 4096). A digit needs 28 x 28; a phone photo
@@ -29,6 +43,8 @@ MAX_PIXELS = 4096 * 4096
 #: JPEGs larger than this on both sides are decoded at 1/2, 1/4 or 1/8 scale (cheap in the
 #: decoder itself); the picture is shrunk to 20 pixels anyway.
 DRAFT_SIDE = 1024
+#: What a picture is called in messages about its file.
+WHAT = "an image"
 
 # The pixel budget above is stricter than Pillow's own bomb check, whose warning would only
 # repeat it less clearly.
@@ -43,48 +59,95 @@ class Digit:
     inverted: bool
 
 
-def open_gray(path: str | Path) -> Image.Image:
-    """The picture as 8-bit grayscale; transparent parts take the colour that contrasts with the ink."""
+def file_cap() -> int:
+    """Bytes one picture file may hold: zoo's cap for images, or ZOO_MAX_FILE_MB when that is set."""
+    return limit("image")
+
+
+def read_image_file(path: str | Path) -> bytes:
+    """A picture file's bytes through zoo's bounded reader (regular files only, capped)."""
     file = Path(path)
-    if not file.exists():
-        raise DataError("no such file", path=file, hint="give the path of a PNG, JPEG or other image")
-    if file.is_dir():
-        raise DataError("is a folder, not an image", path=file)
-    if not file.is_file():  # a FIFO, socket or device would block or never end
-        raise DataError("is not a regular file (a pipe or device?), not an image", path=file)
+    cap = file_cap()
+    hint = "give the path of a PNG, JPEG or other image"
+    with open_regular(file, WHAT, hint) as handle:
+        if os.fstat(handle.fileno()).st_size > cap:
+            raise too_large(file, WHAT, cap)
+        data = handle.read(cap + 1)
+    if len(data) > cap:  # the file grew while it was read
+        raise too_large(file, WHAT, cap)
+    return data
+
+
+def open_gray(path: str | Path, max_pixels: int = MAX_PIXELS, raise_with: str = "") -> Image.Image:
+    """The picture in a file as 8-bit grayscale; transparent parts take the colour opposite the ink's."""
+    return decode_gray(read_image_file(path), path, max_pixels, raise_with)
+
+
+def decode_gray(
+    data: bytes, name: str | Path, max_pixels: int = MAX_PIXELS, raise_with: str = ""
+) -> Image.Image:
+    """Encoded picture bytes (any format Pillow reads; a GIF's first frame) as 8-bit grayscale.
+
+    ``name`` is what errors call the picture; ``raise_with`` says how the caller lets the
+    user raise ``max_pixels`` (an option), for the message about a picture over it.
+    """
     try:
-        with Image.open(file) as img:
+        with Image.open(io.BytesIO(data)) as img:
             if img.format == "JPEG":
                 img.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
-            check_pixels(img.size, file)
+            check_pixels(img.size, name, max_pixels, raise_with)
             img.load()
             return _flatten(img)
     except Image.DecompressionBombError as exc:
-        raise _too_many_pixels(file, f"Pillow: {exc}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise _too_many_pixels(name, f"Pillow: {exc}", max_pixels, raise_with) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise DataError(
             f"is not an image that can be read ({type(exc).__name__}: {exc})",
-            path=file,
+            path=name,
             hint="give a PNG, JPEG, BMP, GIF or other picture of one digit",
         ) from None
 
 
-def check_pixels(size: tuple[int, int], path: str | Path) -> None:
-    """Refuse a picture whose declared size is over MAX_PIXELS, before a byte of it is decoded."""
+def check_pixels(
+    size: tuple[int, int], path: str | Path, max_pixels: int = MAX_PIXELS, raise_with: str = ""
+) -> None:
+    """Refuse a picture whose declared size is over ``max_pixels``, before a byte of it is decoded."""
     width, height = size
-    if width * height > MAX_PIXELS:
-        raise _too_many_pixels(path, f"{width} x {height} = {width * height:,} pixels")
+    if width * height > max_pixels:
+        raise _too_many_pixels(
+            path, f"{width} x {height} = {width * height:,} pixels", max_pixels, raise_with
+        )
 
 
-def _too_many_pixels(path: str | Path, size: str) -> DataError:
-    return DataError(
-        f"is too large to read: {size}, over the limit of {MAX_PIXELS:,} pixels (4096 x 4096)",
-        path=path,
-        hint="scale the picture down; a digit needs only 28 x 28 pixels",
-    )
+def _too_many_pixels(path: str | Path, size: str, max_pixels: int, raise_with: str) -> DataError:
+    side = math.isqrt(max_pixels)
+    shown = f"{max_pixels:,} pixels" + (f" ({side} x {side})" if side * side == max_pixels else "")
+    hint = "scale the picture down; a digit needs only 28 x 28 pixels"
+    if raise_with:
+        hint += f", or raise the limit with {raise_with}"
+    return DataError(f"is too large to read: {size}, over the limit of {shown}", path=path, hint=hint)
+
+
+#: Modes of more than 8 bits per pixel, which Pillow's convert("L") would clip at 255.
+WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """A 16-bit, 32-bit or float picture scaled (not clipped) into 8-bit grayscale."""
+    values = np.asarray(img, dtype=np.float64).clip(min=0)
+    top = float(values.max()) if values.size else 0.0
+    if img.mode == "F" and top <= 1.0:
+        full = 1.0
+    elif img.mode.startswith("I;16") or 255 < top <= 65535:
+        full = 65535.0
+    else:
+        full = max(top, 255.0)
+    return Image.fromarray((values * (255.0 / full)).round().astype(np.uint8))
 
 
 def _flatten(img: Image.Image) -> Image.Image:
+    if img.mode in WIDE_MODES:
+        return _eight_bit(img)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         alpha = rgba.getchannel("A")
@@ -102,23 +165,26 @@ def _flatten(img: Image.Image) -> Image.Image:
 def border_level(gray: Image.Image) -> int:
     """Median brightness of the picture's outer frame: the background's level."""
     w, h = gray.size
-    band = max(1, min(w, h) // 28)
+    band = max(1, min(w, h) // BAND)
     strips = [
         gray.crop((0, 0, w, band)),
         gray.crop((0, h - band, w, h)),
         gray.crop((0, 0, band, h)),
         gray.crop((w - band, 0, w, h)),
     ]
-    hist = [0] * 256
-    for strip in strips:
-        for level, n in enumerate(strip.histogram()):
-            hist[level] += n
-    half, seen = sum(hist) / 2, 0
-    for level, n in enumerate(hist):
-        seen += n
-        if seen >= half:
-            return level
-    return 0
+    hist = np.sum([np.asarray(strip.histogram(), dtype=np.int64) for strip in strips], axis=0)
+    # the lowest level at or below which half of the frame's pixels lie
+    return int(np.searchsorted(np.cumsum(hist), hist.sum() / 2, side="left"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _stretch(background: int, top: int) -> list[int]:
+    """The lookup table that maps ``background`` to 0 and ``background + top`` to 255."""
+    return [round(max(0, v - background) * 255 / top) for v in range(256)]
+
+
+#: The lookup table that keeps the ink (at least INK) and blanks the rest, for cropping.
+_INK_MASK = [255 if v >= INK else 0 for v in range(256)]
 
 
 def prepare(gray: Image.Image) -> Digit:
@@ -130,8 +196,8 @@ def prepare(gray: Image.Image) -> Digit:
         background = 255 - background
     top = _extrema(gray)[1] - background
     if top > 0:
-        gray = gray.point(lambda v: round(max(0, v - background) * 255 / top))
-    bbox = gray.point(lambda v: 255 if v >= INK else 0).getbbox() if top > 0 else None
+        gray = gray.point(_stretch(background, top))
+    bbox = gray.point(_INK_MASK).getbbox() if top > 0 else None
     if bbox is None:  # a blank picture: nothing to crop around
         canvas = gray.resize((SIDE, SIDE), Image.Resampling.BILINEAR)
     else:
@@ -166,6 +232,55 @@ def _centre_of_mass(img: Image.Image) -> tuple[float, float]:
     return float((values.sum(0) * xs).sum()) / total, float((values.sum(1) * ys).sum()) / total
 
 
-def load_digit(path: str | Path) -> Digit:
+def load_digit(path: str | Path, max_pixels: int = MAX_PIXELS, raise_with: str = "") -> Digit:
     """Read one picture of a digit, any size, colour or polarity, as an MNIST-like image."""
-    return prepare(open_gray(path))
+    return prepare(open_gray(path, max_pixels, raise_with))
+
+
+def digit_from(item: Any, name: str = "the input") -> Digit:
+    """One input in any form predict takes, through the same framing as a picture file.
+
+    A path (``str`` or ``Path``), encoded bytes, a PIL image, a torch tensor ``(H, W)`` or
+    ``(C, H, W)`` or a numpy array ``(H, W)`` or ``(H, W, C)``, with C of 1, 3 or 4; numbers
+    are pixels, 0..255 (or 0..1 as floats, as torchvision's ToTensor gives them).
+    """
+    if isinstance(item, (str, Path)):
+        return load_digit(item)
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return prepare(decode_gray(bytes(item), name))
+    if isinstance(item, Image.Image):
+        check_pixels(item.size, name)
+        return prepare(_flatten(item))
+    if hasattr(item, "__array_interface__") and not isinstance(item, torch.Tensor):
+        array = torch.from_numpy(np.array(item))  # a copy: the caller's array may be read-only
+        item = array.movedim(-1, 0) if array.dim() == 3 else array  # numpy's (H, W, C) -> (C, H, W)
+    if isinstance(item, torch.Tensor):
+        return prepare(_flatten(_tensor_image(item, name)))
+    raise UsageError(
+        f"{name} is a {type(item).__name__}, not a picture",
+        hint="give an image path, encoded image bytes, a PIL image or a (C, H, W) tensor of pixels",
+    )
+
+
+def _tensor_image(x: torch.Tensor, name: str) -> Image.Image:
+    """A (H, W) or (C, H, W) tensor of pixels as a PIL image (L, RGB or RGBA)."""
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    if x.dim() != 3 or x.shape[0] not in (1, 3, 4) or x.shape[1] < 1 or x.shape[2] < 1:
+        raise UsageError(
+            f"{name} has shape {tuple(x.shape)}; a picture is (H, W) or (C, H, W) with 1, 3 or 4 channels"
+        )
+    check_pixels((int(x.shape[2]), int(x.shape[1])), name)
+    x = x.detach().cpu()
+    if x.dtype != torch.uint8:
+        x = x.to(torch.float64)
+        if not bool(torch.isfinite(x).all()) or float(x.min()) < 0 or float(x.max()) > 255:
+            raise UsageError(
+                f"{name} holds values outside 0..255 (or not finite): give pixels, not normalized inputs",
+                hint="pass the picture itself; the model's normalization is part of transforms()",
+            )
+        scale = 255.0 if float(x.max()) <= 1.0 else 1.0
+        x = (x * scale).round().to(torch.uint8)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[int(x.shape[0])]
+    hwc = x.permute(1, 2, 0).contiguous()
+    return Image.frombytes(mode, (int(hwc.shape[1]), int(hwc.shape[0])), hwc.numpy().tobytes())

@@ -6,12 +6,17 @@ uint8 tensors; the trainer moves them to the device once and slices batches, and
 (``--loader torchvision``) is the notes' way: ``torchvision.datasets.MNIST`` with
 ToTensor + Normalize behind a ``DataLoader``, one PIL image per sample. Both read
 the same files and see the same batches for the same seed, so they can be timed
-against each other.
+against each other. ``--data DIR`` reads the user's own pictures instead (``folder.py``).
+
+Files go only where MNIST's belong, ``<data-dir>/MNIST/raw``, and only by a download
+that is allowed: a data folder that holds the user's class folders is refused first,
+and the folders a failed download made are removed again.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,16 +27,23 @@ import torch
 
 from zoo.data import Batch, DataBundle, DataRequest, LoaderSplit, TensorSplit
 from zoo.errors import DataError, UsageError
-from zoo_vision.idx import IMAGE_SIDE, NUM_CLASSES, decode_images, decode_labels, inflated_pieces
+from zoo_vision.facts import (
+    MEAN,
+    MNIST_FILES,
+    NUM_CLASSES,
+    SIDE,
+    STD,
+    TEST_IMAGES,
+    TEST_LABELS,
+    TRAIN_IMAGES,
+    TRAIN_LABELS,
+    digit_names,
+)
+from zoo_vision.folder import holds_class_folders, load_folder
+from zoo_vision.idx import decode_images, decode_labels, inflated_pieces
 
-MEAN = 0.1307
-STD = 0.3081
 LOADERS = ("fast", "torchvision")
-TRAIN_IMAGES = "train-images-idx3-ubyte"
-TRAIN_LABELS = "train-labels-idx1-ubyte"
-TEST_IMAGES = "t10k-images-idx3-ubyte"
-TEST_LABELS = "t10k-labels-idx1-ubyte"
-FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+FILES = MNIST_FILES
 ELSEWHERE = "--data-dir or ZOO_DATA_DIR picks another data folder; --mirror URL another server"
 #: Seconds a download may wait on a silent server before the next mirror is tried.
 DOWNLOAD_TIMEOUT = 60.0
@@ -75,10 +87,15 @@ def find_files(request: DataRequest, mirror: str = "") -> dict[str, Path]:
     found = locate(raw)
     if all(found.values()):
         return {k: v for k, v in found.items() if v is not None}
+    if not any(found.values()) and holds_class_folders(Path(request.data_dir)):
+        raise UsageError(
+            f"{request.data_dir} holds folders of pictures, not MNIST's files",
+            hint=f"use --data DIR for your own images: zoo train MODEL --data {request.data_dir}",
+        )
     if not request.download:
         reason = "downloading is turned off"
     else:
-        reason = download(Path(request.data_dir), mirror) or "the download did not bring them"
+        reason = _download_or_tidy(Path(request.data_dir), raw, mirror) or "the download did not bring them"
         found = locate(raw)
         if all(found.values()):
             return {k: v for k, v in found.items() if v is not None}
@@ -91,6 +108,15 @@ def find_files(request: DataRequest, mirror: str = "") -> dict[str, Path]:
         path=raw,
         hint=f"{reason}.\n  {ELSEWHERE}",
     )
+
+
+def _download_or_tidy(data_dir: Path, raw: Path, mirror: str) -> str:
+    """``download``; when it fails, the folders it created are removed (they hold only its partial files)."""
+    created = next((p for p in (data_dir, raw.parent, raw) if not os.path.lexists(p)), None)
+    reason = download(data_dir, mirror)
+    if reason and created is not None and os.path.isdir(created) and not os.path.islink(created):
+        shutil.rmtree(created, ignore_errors=True)
+    return reason
 
 
 def download(data_dir: Path, mirror: str = "") -> str:
@@ -187,21 +213,23 @@ def _options(request: DataRequest) -> tuple[str, int, str]:
     mirror = str(options.get("mirror") or "")
     if mirror:
         _mirror_url(mirror)  # a bad URL is a mistake even when no download is needed
+    if options.get("data") and loader != "fast":
+        raise UsageError(
+            f"--loader {loader} reads MNIST's files only; pictures from --data are always held as tensors",
+            hint="leave out --loader",
+        )
     return loader, workers, mirror
 
 
 def load(request: DataRequest) -> DataBundle:
-    """MNIST's official split: 60000 training images, the 10000 test images as ``val``."""
+    """MNIST's official split: 60000 training images, the 10000 test images as ``val``; or ``--data DIR``."""
     loader, workers, mirror = _options(request)
+    if request.options.get("data"):
+        return load_folder(request, str(request.options["data"]), normalize)
     files = find_files(request, mirror)
     train_x, train_y = read_split(files, train=True)
     test_x, test_y = read_split(files, train=False)
-    meta: dict[str, Any] = {
-        "mean": MEAN,
-        "std": STD,
-        "image_size": IMAGE_SIDE,
-        "classes": [str(d) for d in range(NUM_CLASSES)],
-    }
+    meta: dict[str, Any] = {"mean": MEAN, "std": STD, "image_size": SIDE, "classes": digit_names()}
     common: dict[str, Any] = {
         "meta": meta,
         "config": {"num_classes": NUM_CLASSES},
@@ -244,14 +272,9 @@ def torchvision_split(data_dir: Path, train: bool, workers: int = 0) -> LoaderSp
 def load_sample(request: DataRequest) -> DataBundle:
     """A few seeded random 28x28 digits shaped like MNIST, for checks that must not download."""
     generator = torch.Generator().manual_seed(request.seed)
-    images = torch.randint(0, 256, (32, 1, IMAGE_SIDE, IMAGE_SIDE), dtype=torch.uint8, generator=generator)
+    images = torch.randint(0, 256, (32, 1, SIDE, SIDE), dtype=torch.uint8, generator=generator)
     labels = torch.arange(32) % NUM_CLASSES
-    meta: dict[str, Any] = {
-        "mean": MEAN,
-        "std": STD,
-        "image_size": IMAGE_SIDE,
-        "classes": [str(d) for d in range(10)],
-    }
+    meta: dict[str, Any] = {"mean": MEAN, "std": STD, "image_size": SIDE, "classes": digit_names()}
     return DataBundle(
         train=TensorSplit(images[:24], labels[:24]),
         val=TensorSplit(images[24:], labels[24:]),

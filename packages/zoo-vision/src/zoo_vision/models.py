@@ -11,15 +11,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import UsageError
+from zoo_vision.facts import NUM_CLASSES, SIDE
 
-IMAGE_SIZE = 28
-FC_WIDTHS = (784, 512, 256, 128, 64)
+FC_WIDTHS = (SIDE * SIDE, 512, 256, 128, 64)
 
 
 class FullyConnected(nn.Module):
     """784 -> 512 -> 256 -> 128 -> 64 -> classes with ReLU; the last layer returns logits."""
 
-    def __init__(self, num_classes: int = 10) -> None:
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
         widths = (*FC_WIDTHS, num_classes)
         self.l1 = nn.Linear(widths[0], widths[1])
@@ -54,14 +54,14 @@ class SmallCNN(nn.Module):
         return self.fc(x.flatten(1))
 
 
-def build_fc(num_classes: int = 10) -> FullyConnected:
+def build_fc(num_classes: int = NUM_CLASSES) -> FullyConnected:
     """The notes' fully connected network (section 9)."""
     _check_positive("num_classes", num_classes, minimum=2)
     return FullyConnected(num_classes)
 
 
 def build_cnn(
-    kernel_size: int = 5, padding: int = 0, stride: int = 1, pool: int = 2, num_classes: int = 10
+    kernel_size: int = 5, padding: int = 0, stride: int = 1, pool: int = 2, num_classes: int = NUM_CLASSES
 ) -> SmallCNN:
     """The notes' CNN (section 10); kernel, padding, stride and pooling are the notes' experiments."""
     _check_positive("kernel_size", kernel_size)
@@ -72,7 +72,7 @@ def build_cnn(
     return SmallCNN(kernel_size, padding, stride, pool, num_classes)
 
 
-def cnn_feature_side(kernel_size: int, padding: int, stride: int, pool: int, image: int = IMAGE_SIZE) -> int:
+def cnn_feature_side(kernel_size: int, padding: int, stride: int, pool: int, image: int = SIDE) -> int:
     """Side of the square feature map that reaches the linear layer (4 for the notes' settings).
 
     Raises a UsageError naming the stage where the image shrinks to nothing, since

@@ -11,13 +11,22 @@ from typing import Any
 
 from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
 from zoo.spec import published_weights
+from zoo_vision.facts import MNIST_FILES, NUM_CLASSES, SIDE
 
-MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+#: The dataset's options. ``data`` (a folder of class folders) replaces MNIST by the user's
+#: pictures; ``val_fraction``, ``skip_bad_images`` and ``max_pixels`` apply to such a folder.
+DATA_OPTIONS: dict[str, Any] = {
+    "loader": "fast",
+    "workers": 0,
+    "mirror": "",
+    "data": "",
+    "val_fraction": 0.2,
+    "skip_bad_images": False,
+    "max_pixels": 4096 * 4096,
+}
+#: What the models take and return, for ``zoo info``.
+INPUT_SHAPE = f"(N, 1, {SIDE}, {SIDE}) normalized images"
+OUTPUT_SHAPE = f"(N, classes) logits ({NUM_CLASSES} for MNIST; the class folders of --data DIR)"
 
 #: The notes' training loop: SGD(lr=0.01, momentum=0.5), DataLoader(batch_size=32), 10 epochs.
 SEED = Recipe(
@@ -42,10 +51,6 @@ CNN_HPARAMS: dict[str, Any] = {
     "min_steps": 1200,
 }
 FC_HPARAMS: dict[str, Any] = {**CNN_HPARAMS, "epochs": 5, "lr": 0.002, "min_steps": 1000}
-
-
-#: (recipe name, device kind, what the summary calls it) of each golden variant.
-VARIANTS = (("default", "accelerator", "GPU"), ("default", "cpu", "CPU"), ("cpu", "cpu", "CPU"))
 
 
 def golden(hparams: dict[str, Any], target: float, expected: tuple[float, float]) -> tuple[Recipe, ...]:
@@ -73,7 +78,8 @@ FC_GOLDEN = golden(FC_HPARAMS, 0.98, (0.979, 0.986))
 
 
 #: What ``zoo predict`` takes for the digit models, besides image paths.
-PREDICT_OPTIONS = (Option("top", 1, "show the K most likely classes", low=1, high=10),)
+#: ``--top`` has no fixed ceiling: the adapter refuses more than the model's own class count.
+PREDICT_OPTIONS = (Option("top", 1, "show the K most likely classes", low=1),)
 
 
 @hookimpl
@@ -81,11 +87,12 @@ def zoo_register_datasets(register: Callable[[Any], None]) -> None:
     register(
         DatasetSpec(
             name="mnist",
-            summary="MNIST handwritten digits, 60000 train / 10000 test images of 28x28, 10 classes",
+            summary=f"MNIST handwritten digits, 60000 train / 10000 test images of {SIDE}x{SIDE}, "
+            f"{NUM_CLASSES} classes; or your own pictures, one folder per class (--data DIR)",
             loader="zoo_vision.mnist:load",
-            options={"loader": "fast", "workers": 0, "mirror": ""},
+            options=DATA_OPTIONS,
             sample="zoo_vision.mnist:load_sample",
-            path_options=("mirror",),
+            path_options=("mirror", "data"),
             files=tuple(f"MNIST/raw/{name}[.gz]" for name in MNIST_FILES),
         )
     )
@@ -102,10 +109,10 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
             builder="zoo_vision.models:build_fc",
             dataset="vision.mnist",
             recipes=(*FC_GOLDEN, SEED),
-            config={"num_classes": 10},
+            config={"num_classes": NUM_CLASSES},
             adapter="zoo_vision.adapter:VisionAdapter",
-            input_shape="(N, 1, 28, 28) normalized images",
-            output_shape="(N, 10) logits",
+            input_shape=INPUT_SHAPE,
+            output_shape=OUTPUT_SHAPE,
             predict_options=PREDICT_OPTIONS,
         )
     )
@@ -118,10 +125,10 @@ def zoo_register_models(register: Callable[[Any], None]) -> None:
             builder="zoo_vision.models:build_cnn",
             dataset="vision.mnist",
             recipes=(*CNN_GOLDEN, SEED),
-            config={"kernel_size": 5, "padding": 0, "stride": 1, "pool": 2, "num_classes": 10},
+            config={"kernel_size": 5, "padding": 0, "stride": 1, "pool": 2, "num_classes": NUM_CLASSES},
             adapter="zoo_vision.adapter:VisionAdapter",
-            input_shape="(N, 1, 28, 28) normalized images",
-            output_shape="(N, 10) logits",
+            input_shape=INPUT_SHAPE,
+            output_shape=OUTPUT_SHAPE,
             predict_options=PREDICT_OPTIONS,
         )
     )

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "main"]
 
 #: The topic modules; importing one attaches its commands to the app.
-COMMAND_MODULES = ("bench", "check", "export", "listing", "serve", "training", "using")
+COMMAND_MODULES = ("bench", "check", "export", "listing", "serve", "training", "tune", "using")
 #: What the direct forms accept: command -> {option: keyword}; ``list`` also takes one PATTERN.
 DIRECT = {"list": {"--task": "task", "--plugin": "plugin"}, "plugins": {}}
 
@@ -104,7 +104,30 @@ def _run_direct(command: str, kwargs: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    """Entry point: run the app and turn ZooErrors into one clean line."""
+    """Entry point: run the app and turn ZooErrors into one clean line.
+
+    A worker process of torchrun ends with ``os._exit`` once its command is done and its
+    output flushed: interpreter finalization can destroy torch's gloo and store threads
+    while they are still joinable, which aborts the process ("terminate called without an
+    active exception", exit -6) after a run that has saved everything, about one run in
+    sixteen on a 2-core machine, and torchrun then reports the whole job as failed.
+    """
+    if os.environ.get("WORLD_SIZE", "1").strip() in ("", "0", "1"):
+        _main()
+        return
+    try:
+        _main()
+        code: object = 0
+    except SystemExit as done:
+        code = done.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)  # what the interpreter would print for sys.exit("text")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+
+
+def _main() -> None:
     # torch warns on import when numpy is absent; zoo does not need numpy.
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     try:

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from zoo import __version__
+from zoo.version import __version__
 
 ROOT_EPILOG = (
     "Examples: zoo list; zoo info tabular.diabetes; zoo train tabular.logistic --recipe seed; "

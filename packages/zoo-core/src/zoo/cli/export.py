@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from zoo.cli.app import app, complete_model_or_weights, out
+from zoo.exportspec import EXPORT_EXTRA, TOLERANCE
 
 
 @app.command("export")
@@ -29,7 +30,7 @@ def export_cmd(
     check: bool = typer.Option(
         True, "--check/--no-check", help="Run the exported file and compare with PyTorch (default on)."
     ),
-    tolerance: float = typer.Option(1e-4, "--tolerance", min=0.0, help="Largest accepted max abs difference."),
+    tolerance: float = typer.Option(TOLERANCE, "--tolerance", min=0.0, help="Largest accepted max abs difference."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export a checkpoint for use outside zoo, with a dynamic batch dimension.
@@ -49,4 +50,4 @@ def export_cmd(
     if result.max_diff is not None:
         out.print(f"check: max abs diff {result.max_diff:.2g} <= {result.tolerance:g}")
     elif check:
-        out.print("check: skipped, onnxruntime is not installed (pip install 'zoo-core[export]')")
+        out.print(f"check: skipped, onnxruntime is not installed ({EXPORT_EXTRA})")

@@ -149,6 +149,9 @@ def _print_model(info: dict[str, Any]) -> None:
             promise.append(f"expected [{first['expected'][0]:g}, {first['expected'][1]:g}]")
         out.print(f"    {names}: {first['summary']}" + (f"; {', '.join(promise)}" if promise else ""))
         out.print(f"      {json.dumps(first['hparams'])}")
+        if first["space"]:
+            shown = ", ".join(f"{k}={v}" for k, v in first["space"].items())
+            out.print(f"      search space (zoo tune): {shown}")
     if info["methods"]:
         out.print(f"  methods: {', '.join(info['methods'])}")
     if info["predict_options"]:
@@ -183,7 +186,7 @@ def _same_recipes(recipes: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Recipes grouped when they say and set the same (``default [cpu] = cpu``), in order."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for recipe in recipes:
-        same = {k: recipe[k] for k in ("summary", "hparams", "target", "expected")}
+        same = {k: recipe[k] for k in ("summary", "hparams", "target", "expected", "space")}
         groups.setdefault(json.dumps(same, sort_keys=True, default=str), []).append(recipe)
     return list(groups.values())
 

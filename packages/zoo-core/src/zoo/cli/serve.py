@@ -1,8 +1,9 @@
-"""``zoo serve``: checkpoints behind an HTTP API and a page to try them."""
+"""``zoo serve``: checkpoints behind an HTTP API (``/v1``, ``/v2``, ``/metrics``) and a page to try them."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 
 import typer
@@ -12,7 +13,9 @@ from zoo.cli.app import app, err, out
 
 @app.command("serve")
 def serve_cmd(
-    checkpoints: list[str] = typer.Argument(..., help="One or more .safetensors checkpoints to serve."),
+    checkpoints: list[str] = typer.Argument(
+        ..., help="Models to serve: .safetensors checkpoints, run folders or NAME[:TAG] published weights."
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 exposes it to the network."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port, e.g. --port 8080; 0 picks a free one."),
     max_body: int = typer.Option(2 * 1024 * 1024, "--max-body", min=1024, help="Largest request body in bytes."),
@@ -25,14 +28,24 @@ def serve_cmd(
     timeout: float = typer.Option(
         30.0, "--timeout", min=0.001, max=3600, help="Seconds one prediction may take before it gets an error (504)."
     ),
+    max_batch_size: int = typer.Option(
+        32, "--max-batch-size", min=1, max=1024, help="Rows one forward pass may merge from /v2 requests; 1: off."
+    ),
+    max_latency_ms: float = typer.Option(
+        5.0, "--max-latency-ms", min=0, max=1000, help="Milliseconds a batch may wait for more /v2 requests."
+    ),
+    max_queue: int = typer.Option(
+        64, "--max-queue", min=1, max=100_000, help="Requests that may wait per model; more get 503 + Retry-After."
+    ),
 ) -> None:
-    """Serve checkpoints: POST /v1/models/NAME/predict, GET /v1/models, GET /healthz, and a page at /.
+    """Serve models: /v1 (zoo's JSON API), /v2 (Open Inference Protocol), /metrics, and a page at /.
 
-    Example: zoo serve runs/vision.cnn/RUN/best.safetensors --port 8000, then open http://127.0.0.1:8000/
+    Example: zoo serve vision.cnn runs/tabular.diabetes/latest --port 8000, then open http://127.0.0.1:8000/
     """
     from zoo.serve import require_serve_extra
 
     require_serve_extra()
+    _set_threads()
     from zoo.serve import load_models
     from zoo.serve.app import create_app
     from zoo.serve.guard import url_host
@@ -49,9 +62,42 @@ def serve_cmd(
     out.print(f"serving {names} on http://{url_host(host)}:{real_port}/ (Ctrl-C to stop)")
     sys.stdout.flush()  # the address is read by scripts while the server runs
     application = create_app(
-        served, max_body, host=host, port=real_port, allow_hosts=tuple(allow_host), timeout=timeout
+        served,
+        max_body,
+        host=host,
+        port=real_port,
+        allow_hosts=tuple(allow_host),
+        timeout=timeout,
+        max_batch=max_batch_size,
+        max_latency=max_latency_ms / 1000,
+        max_queue=max_queue,
     )
-    run(application, sock)
+    state = application.state
+
+    def stopping(sig: int) -> None:
+        state.stopping = True
+        busy = state.in_progress
+        err.print(f"stopping: no new connections; answering the {busy} request(s) in progress first")
+        sys.stderr.flush()
+
+    try:
+        run(application, sock, drain=timeout, on_stop=stopping)
+    finally:
+        application.close()
+    err.print("stopped")
+
+
+def _set_threads() -> None:
+    """torch's threads for this machine: the CPUs this process may use, unless OMP_NUM_THREADS says otherwise."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    import torch
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    torch.set_num_threads(max(1, cpus))
 
 
 def _is_loopback(host: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,6 +22,7 @@ from zoo.cli.app import (
     safe,
 )
 from zoo.errors import UsageError
+from zoo.runconfig import RunOptions
 
 TRAIN_EPILOG = (
     "Examples: zoo train tabular.linear --method gd; "
@@ -120,6 +122,14 @@ def train_cmd(
     download: bool = typer.Option(
         True, "--download/--no-download", help="Fetch missing data sets (off with ZOO_OFFLINE=1 too)."
     ),
+    early_stop: Optional[int] = typer.Option(
+        None,
+        "--early-stop",
+        min=1,
+        metavar="PATIENCE",
+        help="Stop when the main validation metric has not improved for PATIENCE epochs "
+        "(last.safetensors is saved; --resume continues).",
+    ),
 ) -> None:
     """Train a model. Any recipe hyperparameter, data option or model config key can be set as --KEY VALUE
     (see zoo info NAME), e.g. zoo train tabular.linear --method gd."""
@@ -172,39 +182,45 @@ def train_cmd(
         deterministic = bool(from_file.get("deterministic")) if deterministic is None else deterministic
         save_every = from_file.get("save_every") if save_every is None else save_every
     file_weights = from_file.get("weights") if from_file is not None else None
-    weights_ref = _weights_ref(name, weights if weights is not None else file_weights)
-
+    options = RunOptions(
+        seed=seed,
+        device=device,
+        data_dir=data_dir,
+        out=out_dir,
+        resume=resume,
+        precision=precision,
+        deterministic=bool(deterministic),
+        quiet=quiet,
+        download=download,
+        weights=weights if weights is not None else file_weights,
+        save_every=save_every,
+    )
     if print_config:
-        print_json(
-            _planned_config(
-                name, seed, device, precision, bool(deterministic), weights_ref, out_dir, save_every, overrides
-            )
-        )
+        from zoo.plan import make_plan
+
+        print_json(make_plan(name, replace(options, quiet=True, data_dir=None, resume=None), **overrides).settings())
         return
+    callbacks = []
+    if early_stop is not None:
+        from zoo.callbacks import EarlyStopping
+
+        callbacks.append(EarlyStopping(early_stop))
 
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    settings: dict[str, Any] = dict(
-        seed=seed,
-        device=device,
-        data_dir=data_dir,
-        precision=precision,
-        deterministic=bool(deterministic),
-        quiet=quiet,
-        download=download,
-        weights=weights_ref,
-        save_every=save_every,
-    )
     if folds > 1:
+        if callbacks:
+            raise UsageError("--early-stop cannot be combined with --folds", hint="train the folds without it")
+        settings = {k: v for k, v in asdict(options).items() if k not in ("out", "resume")}
         with output(stream=sys.stderr if as_json else None, log_every=log_every):
             _train_folds(name, folds, out_dir, as_json, settings, overrides)
         return
-    from zoo.trainer import train
+    from zoo.trainer import train_with
 
     with output(stream=sys.stderr if as_json else None, log_every=log_every):
-        run = train(name, out=out_dir, resume=resume, **settings, **overrides)
+        run = train_with(name, options, callbacks, **overrides)
     if not run.is_main:
         return
     last = run.history[-1] if run.history else {}
@@ -230,55 +246,6 @@ def train_cmd(
         if last.get("eval_split") == "train":
             metric = metric.removeprefix("val_") + " (on the training data)"
         out.print(safe(f"best {metric} {run.best['value']:.6g} at epoch {run.best['epoch']}: {run.run_dir}"))
-
-
-def _planned_config(
-    name: str,
-    seed: int | None,
-    device: str,
-    precision: str | None,
-    deterministic: bool,
-    weights: str | None,
-    out_dir: Path | None,
-    save_every: int | None,
-    overrides: dict[str, Any],
-) -> dict[str, Any]:
-    """What ``--config`` reads back: the checked plan, without training."""
-    from zoo.plan import make_plan
-
-    plan = make_plan(
-        name,
-        seed=seed,
-        device=device,
-        out=out_dir,
-        precision=precision,
-        deterministic=deterministic,
-        quiet=True,
-        weights=weights,
-        save_every=save_every,
-        **overrides,
-    )
-    return {
-        "model": plan.spec.full_name,
-        "recipe": plan.recipe,
-        "hparams": plan.hparams.as_dict(),
-        "data_options": plan.data_options,
-        "config": plan.config,
-        "seed": plan.seed,
-        "precision": plan.precision,
-        "deterministic": plan.deterministic,
-        "weights": plan.weights,
-        "save_every": plan.save_every,
-    }
-
-
-def _weights_ref(name: str, weights: str | None) -> str | None:
-    """``--weights default`` means the model's published set; a path stays a path."""
-    from zoo.weights import looks_like_path
-
-    if weights is None or looks_like_path(weights) or ":" in weights:
-        return weights
-    return f"{name}:{weights}"
 
 
 def _train_folds(

@@ -77,7 +77,7 @@ def _spec_of(ref: str) -> Any:
     if not looks_like_path(ref):
         return registry.model(ref.partition(":")[0])
     from zoo.checkpoint import describe_checkpoint
-    from zoo.rundir import resolve_run
+    from zoo.runfolder import resolve_run
 
     path = Path(ref)
     info = describe_checkpoint(resolve_run(path) if path.is_dir() else path)
@@ -113,14 +113,30 @@ def predict_cmd(
             )
         _predict_help(ctx, ref)
         return
-    from zoo.predict import predict
-
-    results = predict(ref, list(ctx.args), seed=seed, device=device)
+    results = predict_ref(ref, list(ctx.args), seed=seed, device=device)
     if as_json:
         print_json(results)
         return
     for result in results:
         out.print(safe(plain_line(result)))
+
+
+def predict_ref(ref: str, args: list[str], seed: int = 0, device: str = "cpu") -> list[dict[str, Any]]:
+    """Predictions for command-line inputs, read the way the model's plugin reads them."""
+    from zoo.backend import torch_device
+    from zoo.options import read_args, typed_options
+    from zoo.predict import run_predict
+    from zoo.weights import open_weights
+
+    where = torch_device(device, load_registry(warn=False).devices)
+    loaded = open_weights(ref, device=str(where))
+    declared = loaded.spec.predict_options
+    inputs, given = read_args(args, declared)
+    options = typed_options(given, declared)
+    if not inputs and not any(isinstance(v, str) and v for v in options.values()):
+        example = loaded.spec.examples[0] if loaded.spec.examples else "INPUT"
+        raise UsageError("give at least one input", hint=f"e.g. zoo predict {ref} {example}")
+    return run_predict(loaded, inputs, given, seed=seed)
 
 
 def plain_line(result: dict[str, Any]) -> str:

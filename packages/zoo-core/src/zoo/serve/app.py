@@ -1,15 +1,16 @@
-"""The Starlette application behind ``zoo serve``: JSON API, multipart uploads and the page.
+"""The Starlette application behind ``zoo serve``: ``/v1`` JSON and uploads, ``/v2`` tensors, ``/metrics``, the page.
 
-Predictions (decoding uploads included) run in a small pool of their own, at most
-MAX_PREDICTIONS at once, each answered within a time limit; the rest wait their turn, so
-a burst of requests queues instead of multiplying memory and CPU.
+Every prediction runs on its model's worker thread (``zoo.serve.batcher``): one job at a
+time per model, a bounded queue in front (503 with ``Retry-After`` when it is full), each
+request answered within ``--timeout`` (504 past it). ``/v1`` requests, which already
+carry a list of inputs, run one by one; ``/v2`` requests are merged into batches.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,83 +21,55 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from zoo.errors import DataError, UsageError, ZooError
-from zoo.readfile import parse_json
-from zoo.serve import MAX_BODY, STATIC, Served, error_body, log
+from zoo.errors import UsageError, ZooError
+from zoo.serve import v2
+from zoo.serve.batcher import Busy, Job, ModelWorker, TooSlow, answer
 from zoo.serve.guard import HostGuard, allowed_hosts
-from zoo.serve.limits import finite_results
+from zoo.serve.http import (
+    BODY_TIMEOUT,
+    HEADERS,
+    JSON_HINT,
+    RequestError,
+    State,
+    busy,
+    check_length,
+    content_kind,
+    error,
+    is_json,
+    parse,
+    read_body,
+    too_slow,
+)
+from zoo.serve.limits import MAX_BODY, finite_results
+from zoo.serve.metrics import Metrics
+from zoo.serve.models import Served, log
 
-HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 PAGE_HEADERS = {
     **HEADERS,
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'",
 }
-#: Predictions that run at once; each may decode images and run a model on all CPU cores.
-MAX_PREDICTIONS = 2
+STATIC = Path(__file__).parent / "static"
 #: Seconds one prediction may take (and may wait for its turn) before the answer is an error.
 PREDICT_TIMEOUT = 30.0
-#: Seconds a client has to send the whole request body.
-BODY_TIMEOUT = 20.0
-JSON_HINT = '{"inputs": ["1.5"], "options": {}}'
+#: Rows one forward pass may merge from several /v2 requests (1 turns batching off).
+MAX_BATCH = 32
+#: Seconds a model's worker waits for more /v2 requests to merge, while more are arriving.
+MAX_LATENCY = 0.005
+#: Requests that may wait for one model's worker; more get 503.
+MAX_QUEUE = 64
 
 
-class RequestError(Exception):
-    """A request refused before it reaches a model, with its HTTP status."""
+class ServeApp(HostGuard):
+    """The guarded app, with the state its routes share and a way to stop the model workers."""
 
-    def __init__(self, status: int, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.hint = status, message, hint
+    def __init__(self, app: Any, allowed: frozenset[str], port: int, state: State) -> None:
+        super().__init__(app, allowed, port)
+        self.state = state
 
-
-class Predictions:
-    """A bounded pool for predictions: MAX_PREDICTIONS at once, each within ``timeout`` seconds.
-
-    A prediction past its time is answered with 504 but cannot be stopped (torch has no way
-    to interrupt a thread); its slot is freed only when it really ends, so the bound holds.
-    """
-
-    def __init__(self, workers: int, timeout: float) -> None:
-        self.workers, self.timeout = workers, timeout
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="zoo-predict")
-        self.slots: asyncio.Semaphore | None = None
-
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        if self.slots is None:
-            self.slots = asyncio.Semaphore(self.workers)
-        slots = self.slots
-        try:
-            if slots.locked():
-                await asyncio.wait_for(slots.acquire(), self.timeout)
-            else:
-                await slots.acquire()  # a free slot is taken at once, whatever the timeout
-        except asyncio.TimeoutError:
-            raise RequestError(
-                503,
-                f"the server is busy: {self.workers} predictions are running and this one waited "
-                f"{self.timeout:g} s for its turn",
-                "try again in a moment",
-            ) from None
-        try:
-            future = loop.run_in_executor(self.pool, fn, *args)
-        except BaseException:
-            slots.release()
-            raise
-        future.add_done_callback(lambda done: _finished(done, slots))
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
-        except asyncio.TimeoutError:
-            raise RequestError(
-                504,
-                f"the prediction took longer than the {self.timeout:g} s limit per request",
-                "send fewer or smaller inputs, or start zoo serve with a larger --timeout",
-            ) from None
-
-
-def _finished(future: asyncio.Future[Any], slots: asyncio.Semaphore) -> None:
-    slots.release()
-    if not future.cancelled():
-        future.exception()  # retrieved here so that one answered late is not logged as lost
+    def close(self) -> None:
+        """Stop every model's worker after the jobs it already holds."""
+        for worker in self.state.workers.values():
+            worker.close()
 
 
 def create_app(
@@ -107,9 +80,26 @@ def create_app(
     port: int = 0,
     allow_hosts: tuple[str, ...] = (),
     timeout: float = PREDICT_TIMEOUT,
-) -> HostGuard:
+    max_batch: int = MAX_BATCH,
+    max_latency: float = MAX_LATENCY,
+    max_queue: int = MAX_QUEUE,
+) -> ServeApp:
     """An app serving ``served`` on ``host:port``; bodies larger than ``max_body`` bytes get 413."""
-    predictions = Predictions(MAX_PREDICTIONS, timeout)
+    metrics = Metrics()
+    workers: dict[str, ModelWorker] = {}
+    for name, one in served.items():
+        worker = ModelWorker(
+            name,
+            _forward(one),
+            max_batch=max_batch,
+            max_latency=max_latency,
+            max_queue=max_queue,
+            on_batch=metrics.batch_size.labels(name).observe,
+        )
+        workers[name] = worker
+        metrics.watch_queue(name, worker.depth)
+        metrics.load_seconds.labels(name).set(one.load_seconds)
+    state = State(served, workers, metrics, max_body, timeout)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
@@ -121,80 +111,86 @@ def create_app(
         return JSONResponse({"models": [s.describe() for s in served.values()]}, headers=HEADERS)
 
     async def model(request: Request) -> Response:
-        return JSONResponse(_find(served, request.path_params["name"]).describe(), headers=HEADERS)
+        return JSONResponse(state.find(request.path_params["name"]).describe(), headers=HEADERS)
+
+    async def metrics_page(request: Request) -> Response:
+        return Response(metrics.text(), media_type=metrics.content_type, headers=HEADERS)
 
     async def predict(request: Request) -> Response:
-        target = _find(served, request.path_params["name"])
-        try:
-            inputs, options, names = await _read_request(request, max_body)
-            results = await predictions.run(target.predict, inputs, options, names)
-        except RequestError as exc:
-            return _error(exc.status, exc.message, exc.hint)
-        except ZooError as exc:
-            return JSONResponse(error_body(exc), status_code=400, headers=HEADERS)
-        except ClientDisconnect:
-            log.info("client went away while sending %s", request.url.path)
-            return Response(status_code=400)
-        return JSONResponse(finite_results(results), headers=HEADERS)
+        answered: list[Response] = []
+        async with state.track(request, "/v1/models/{name}/predict", answered):
+            answered.append(await _predict(state, request))
+        return answered[-1]
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-        return _error(status, str(detail), None)
+        return error(status, str(detail), None)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, ClientDisconnect):
             return Response(status_code=400)
         log.exception("error while answering %s %s", request.method, request.url.path)
-        return _error(500, "internal error while predicting; see the server's log", None)
+        return error(500, "internal error while predicting; see the server's log", None)
 
     routes = [
         Route("/", index),
         Route("/healthz", healthz),
+        Route("/metrics", metrics_page),
         Route("/v1/models", models),
         Route("/v1/models/{name}", model),
         Route("/v1/models/{name}/predict", predict, methods=["POST"]),
+        *v2.routes(state),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
-    return HostGuard(app, allowed_hosts(host, allow_hosts), port)
+    return ServeApp(app, allowed_hosts(host, allow_hosts), port, state)
 
 
-def _find(served: dict[str, Served], name: str) -> Served:
-    if name not in served:
-        raise HTTPException(404, f"no model {name!r} is served here; GET /v1/models lists them")
-    return served[name]
+def _forward(model: Served) -> Any:
+    """What the worker runs on a merged /v2 batch: the exported module, on the CPU."""
+
+    def forward(x: Any) -> Any:
+        if model.forward is None:
+            raise UsageError(f"{model.name} cannot be called through /v2: {model.no_signature}")
+        return model.forward(x)
+
+    return forward
 
 
-def _error(status: int, message: str, hint: str | None) -> Response:
-    return JSONResponse({"error": message, "hint": hint}, status_code=status, headers=HEADERS)
-
-
-def _too_large(limit: int) -> RequestError:
-    return RequestError(413, f"request body is larger than {limit} bytes", "send smaller or fewer inputs")
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _predict(state: State, request: Request) -> Response:
+    try:
+        target = state.find(request.path_params["name"])
+    except HTTPException as exc:
+        return error(exc.status_code, str(exc.detail))
+    try:
+        inputs, options, names = await _read_request(request, state.max_body)
+        job = Job(Future(), call=lambda: target.predict(inputs, options, names))
+        try:
+            results = await answer(state.workers[target.name], job, state.timeout)
+        except Busy as exc:
+            raise busy(exc.model, exc.limit) from None
+        except TooSlow:
+            raise too_slow(state.timeout) from None
+    except RequestError as exc:
+        return error(exc.status, exc.message, exc.hint, exc.headers)
+    except ZooError as exc:
+        return error(400, exc.message, exc.hint)
+    except ClientDisconnect:
+        log.info("client went away while sending %s", request.url.path)
+        return Response(status_code=400)
+    return JSONResponse(finite_results(results), headers=HEADERS)
 
 
 async def _read_request(request: Request, limit: int) -> tuple[list[Any], dict[str, Any], list[str | None]]:
     """The body, within ``limit`` bytes and BODY_TIMEOUT seconds: JSON, or a multipart form."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    declared = check_length(request, limit)
+    kind = content_kind(request)
     if kind == "multipart/form-data":
         if not declared or not declared.isdigit():
             raise RequestError(411, "a multipart upload needs a Content-Length header", "send the form with its length")
         reader = _read_form(request)
-    elif kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json")):
+    elif is_json(kind):
         reader = _read_json(request, limit)
     else:
         shown = kind[:60] or "none"
@@ -210,7 +206,7 @@ async def _read_request(request: Request, limit: int) -> tuple[list[Any], dict[s
 
 
 async def _read_json(request: Request, limit: int) -> tuple[list[Any], dict[str, Any], list[str | None]]:
-    body = _json(await _read_body(request, limit), "request body")
+    body = parse(await read_body(request, limit), "request body")
     if not isinstance(body, dict):
         raise UsageError("the body must be a JSON object", hint=JSON_HINT)
     return body.get("inputs"), body.get("options") or {}, []  # type: ignore[return-value]
@@ -229,22 +225,10 @@ async def _read_form(request: Request) -> tuple[list[Any], dict[str, Any], list[
             inputs.append(value)
             names.append(None)
         elif key == "options":
-            parsed = _json(value.encode(), "the options field")
+            parsed = parse(value.encode(), "the options field")
             if not isinstance(parsed, dict):
                 raise UsageError("the options field must be a JSON object", hint='{"top": 3}')
             options.update(parsed)
         else:
             options[key] = value
     return inputs, options, names
-
-
-def _json(data: bytes, what: str) -> Any:
-    """Strict JSON (finite numbers, bounded depth and digits) as a UsageError when it is not."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} is not valid JSON (not UTF-8: {exc.reason} at byte {exc.start})", JSON_HINT) from None
-    try:
-        return parse_json(text, what, "JSON")
-    except DataError as exc:
-        raise UsageError(exc.message, hint=JSON_HINT) from None

@@ -16,6 +16,8 @@ from typing import Any
 from zoo.errors import UsageError
 from zoo.jsonout import finite
 
+#: Largest request body accepted, in bytes (413 beyond; ``--max-body``).
+MAX_BODY = 2 * 1024 * 1024
 #: Most inputs in one request.
 MAX_INPUTS = 64
 #: Most characters one request may generate per input.

@@ -4,12 +4,19 @@ Binding first means an address in use is one line before uvicorn starts, and ``-
 is known (and printed) as the port the system picked. uvicorn closes idle keep-alive
 connections but waits forever for the headers of a new request; the protocol below
 closes a connection whose request headers are not complete within HEADER_TIMEOUT.
+
+SIGTERM (what a container runtime or systemd sends) stops accepting connections,
+lets every request in progress get its answer (within the per-request timeout and a
+margin), stops the model workers and exits 0, so a rolling restart loses no request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import h11
@@ -88,9 +95,25 @@ def bound_port(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
 
 
-def run(app: Any, sock: socket.socket) -> None:
-    """Serve ``app`` on ``sock`` until Ctrl-C, with zoo's connection limits."""
+#: Seconds beyond the per-request timeout that a drain may take before connections are cut.
+DRAIN_MARGIN = 5.0
+
+
+def run(
+    app: Any, sock: socket.socket, *, drain: float = 30.0, on_stop: Callable[[int], None] = lambda sig: None
+) -> None:
+    """Serve ``app`` on ``sock`` until SIGTERM or Ctrl-C, with zoo's connection limits.
+
+    ``on_stop`` is told the signal when shutting down starts; requests in progress then
+    have ``drain`` seconds (plus DRAIN_MARGIN) to be answered.
+    """
     import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if not self.should_exit:
+                on_stop(sig)
+            super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
         app,
@@ -99,6 +122,17 @@ def run(app: Any, sock: socket.socket) -> None:
         http=BoundedH11Protocol,
         timeout_keep_alive=KEEP_ALIVE,
         limit_concurrency=MAX_CONNECTIONS,
+        timeout_graceful_shutdown=int(drain + DRAIN_MARGIN),
         lifespan="off",
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn raises the signal again once it has shut down; a handled SIGTERM then ends
+    # the process with status 0 instead of being killed by it.
+    previous = signal.signal(signal.SIGTERM, _handled)
+    try:
+        Server(config).run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _handled(sig: int, frame: FrameType | None) -> None:
+    """SIGTERM after uvicorn's own shutdown: already handled, nothing left to do."""

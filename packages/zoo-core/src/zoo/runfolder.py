@@ -1,11 +1,9 @@
-"""The run folder: its file names, its lock, its metrics log and its resolved configuration.
+"""The run folder: file names, lock, metrics log, resolved configuration and outcome.
 
-One module owns the layout so that training, resuming, ``zoo runs``, ``zoo plot`` and
-``zoo eval RUN`` agree on it. A live run holds an exclusive lock on ``.lock`` (an OS
-lock: a crashed run cannot leave it stuck), so two processes never share a folder.
-``metrics.jsonl`` gets one JSON object per line, appended and flushed per epoch; a
-crash can only tear the last line, which readers skip with a warning and the next
-append repairs.
+One module owns the layout, so training, resuming, ``zoo runs``, ``zoo plot`` and ``zoo
+eval RUN`` agree on it. A live run holds an OS lock on ``.lock`` (a crashed run cannot
+leave it stuck). ``metrics.jsonl`` is appended and flushed per epoch; a crash can only
+tear the last line, which readers skip with a warning and the next append repairs.
 """
 
 from __future__ import annotations
@@ -31,10 +29,11 @@ METRICS = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 CONFIG = "config.json"
 CURVES = "curves.png"
+#: How the run ended: {"status", "reason", "epochs_done"} (``Run.status``), written atomically.
+OUTCOME = "outcome.json"
 LOCK = ".lock"
 #: The link in ``runs/<model>/`` to the newest run of that model.
 LATEST = "latest"
-
 
 #: errno values that mean "this place cannot be written": the user picks another.
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -80,7 +79,6 @@ class RunFolder:
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
 
-    # -- names ----------------------------------------------------------------
     @property
     def last(self) -> Path:
         return self.path / LAST
@@ -104,7 +102,6 @@ class RunFolder:
         """True when a run has written here (a checkpoint or any metrics)."""
         return self.last.exists() or self.best.exists() or (self.metrics.exists() and self.metrics.stat().st_size > 0)
 
-    # -- creating and locking -------------------------------------------------
     def prepare(self) -> None:
         """Make the folder and take its lock; refuse a path that cannot be a folder."""
         for parent in [self.path, *self.path.parents]:
@@ -181,7 +178,6 @@ class RunFolder:
             os.close(self._lock_fd)  # closing releases the lock
             self._lock_fd = None
 
-    # -- metrics --------------------------------------------------------------
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Add one epoch's record; a torn last line (a crash mid-write) is cut off first."""
         line = json.dumps(clean(record), allow_nan=False) + "\n"
@@ -302,9 +298,15 @@ class RunFolder:
             unlink_quietly(temp)
             raise write_error(self.file(name), exc) from None
 
-    # -- configuration ----------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:
-        self._write_atomic(CONFIG, json.dumps(clean(config), indent=2, allow_nan=False) + "\n")
+        self._write_json(CONFIG, config)
+
+    def _write_json(self, name: str, value: dict[str, Any]) -> None:
+        self._write_atomic(name, json.dumps(clean(value), indent=2, allow_nan=False) + "\n")
+
+    def write_outcome(self, status: str, reason: str | None, epochs_done: int) -> None:
+        """Say how the run ended: finished, or stopped by a callback (and why)."""
+        self._write_json(OUTCOME, {"status": status, "reason": reason, "epochs_done": epochs_done})
 
     def read_config(self, strict: bool = False) -> dict[str, Any]:
         """The run's config.json; ``{}`` when missing, or damaged unless ``strict`` (resuming needs it)."""
@@ -331,7 +333,7 @@ class RunFolder:
                 pid = int(temp.name.rsplit("-", 2)[-2]) if temp.name.count("-") >= 2 else 0
             except ValueError:
                 pid = 0
-            if pid and pid != os.getpid() and not _alive(pid):
+            if pid and pid != os.getpid() and not pid_alive(pid):
                 temp.unlink(missing_ok=True)
 
     def link_latest(self) -> None:
@@ -354,7 +356,8 @@ def _no_broken_link(place: Path, doing: str) -> None:
         )
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id exists on this machine (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
