@@ -125,6 +125,7 @@ def tests(session: nox.Session) -> None:
         "-q",
         "-n",
         WORKERS,
+        "--durations=15",  # the slowest tests, to keep the whole run short
         *_test_order(session),
         *args,
         env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")},

@@ -52,7 +52,7 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
-    path = zoo.save(model, work / "shapes.safetensors", name="vision.cnn", labels=LABELS)
+    path = zoo.save(model, work / "shapes.safetensors", name="vision.cnn", classes=LABELS)
     draw("ring", work / "ring.png", shift=1)
     return path, work
 
@@ -106,8 +106,8 @@ def test_save_refuses_a_module_that_is_not_the_named_model(tmp_path: Path) -> No
         zoo.save(torch.nn.Linear(2, 3), tmp_path / "b.safetensors", name="vision.cnn")
     with pytest.raises(UsageError, match="no config keyword argument 'width'"):
         zoo.save(zoo.create("vision.cnn"), tmp_path / "c.safetensors", config={"width": 3})
-    with pytest.raises(UsageError, match="labels repeat 'a'"):
-        zoo.save(zoo.create("vision.cnn", num_classes=2), tmp_path / "d.safetensors", labels=["a", "a"])
+    with pytest.raises(UsageError, match="classes repeat 'a'"):
+        zoo.save(zoo.create("vision.cnn", num_classes=2), tmp_path / "d.safetensors", classes=["a", "a"])
     with pytest.raises(UsageError, match=r"is a \.safetensors file"):
         zoo.save(zoo.create("vision.cnn"), tmp_path / "e.pt")
     assert not list(tmp_path.iterdir())  # nothing half-written

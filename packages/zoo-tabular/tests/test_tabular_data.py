@@ -132,10 +132,11 @@ def test_binary_model_rejects_labels_other_than_0_and_1(tmp_path, make_csv: Make
         load_logistic(request(tmp_path, data=str(path)))
 
 
-def test_feature_count_must_match_the_model(tmp_path, make_csv: MakeCsv):
-    path = make_csv("seven.csv", "".join(",".join(["0.5"] * 7) + ",1\n" for _ in range(5)))
-    with pytest.raises(DataError, match=r"has 7 feature column\(s\).*tabular.diabetes takes 8"):
-        load_diabetes(request(tmp_path, data=str(path)))
+def test_the_mlp_is_sized_from_the_csv_and_the_line_fits_one_feature(tmp_path, make_csv: MakeCsv):
+    path = make_csv("seven.csv", "".join(",".join(["0.5"] * 7) + f",{i % 2}\n" for i in range(10)))
+    bundle = load_diabetes(request(tmp_path, data=str(path)))
+    assert bundle.config == {"in_features": 7} and train_of(bundle).x.shape[1] == 7
+    assert load_diabetes(request(tmp_path / "empty")).config == {}  # the notes' file: the notes' 8 inputs
     with pytest.raises(DataError, match="tabular.linear takes 1"):
         load_linear(request(tmp_path, data=str(path)))
 

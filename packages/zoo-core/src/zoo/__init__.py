@@ -86,17 +86,17 @@ def save(
     name: str = "vision.cnn",
     config: Mapping[str, Any] | None = None,
     data_meta: Mapping[str, Any] | None = None,
-    labels: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
 ) -> Path:
     """Write a module trained in your own loop as a zoo checkpoint of model ``name``.
 
     The module must be what the model's builder makes with ``config`` (checked tensor by
-    tensor); ``labels`` names its classes. ``zoo predict``, ``eval``, ``export``, ``serve``
+    tensor); ``classes`` names its output classes. ``zoo predict``, ``eval``, ``export``, ``serve``
     and ``zoo.load`` then take the file like any other.
     """
     from zoo.ownmodel import save_model
 
-    return save_model(model, path, name, config=config, data_meta=data_meta, labels=labels)
+    return save_model(model, path, name, config=config, data_meta=data_meta, classes=classes)
 
 
 def devices() -> list[DeviceBackend]:

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.tasks import LOWER_IS_BETTER
+
 #: The notes' own recipe, run beside the golden one where a model has it.
 NOTES_RECIPE = "seed"
 #: What each child process runs.
@@ -40,8 +42,6 @@ CHILD = "import sys; from zoo.bench import _child_main; _child_main(sys.argv[1:]
 QUICK_EPOCHS = 2
 QUICK_STEPS = 25
 QUICK_VAL = 1000
-#: Metrics where lower is better when a recipe targets something other than the main metric.
-LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "perplexity", "error")
 
 
 @dataclass

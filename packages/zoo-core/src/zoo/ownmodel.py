@@ -37,12 +37,12 @@ def save_model(
     name: str,
     config: Mapping[str, Any] | None = None,
     data_meta: Mapping[str, Any] | None = None,
-    labels: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
 ) -> Path:
     """Write ``model`` as a self-describing zoo checkpoint of model ``name`` and return its path.
 
     ``config`` holds the builder arguments the module was built with (the spec's defaults
-    otherwise); ``labels`` names the output classes (and sets ``num_classes`` when the model
+    otherwise); ``classes`` names the output classes (and sets ``num_classes`` when the model
     has one and ``config`` does not); ``data_meta`` is what the plugin's predict reads
     (statistics, sizes). The file is read back as any checkpoint is before this returns.
     """
@@ -53,8 +53,8 @@ def save_model(
     given = dict(config or {})
     check_config_keys(spec, given)
     meta_data = _json_object(dict(data_meta or {}), "data_meta")
-    if labels is not None:
-        meta_data["classes"] = _labels(labels)
+    if classes is not None:
+        meta_data["classes"] = _class_names(classes)
         if "num_classes" in spec.config and "num_classes" not in given:
             given["num_classes"] = len(meta_data["classes"])
     full = model_config(spec, _json_object(given, "config"))
@@ -78,15 +78,15 @@ def save_model(
     return out
 
 
-def _labels(labels: Sequence[Any]) -> list[str]:
-    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
-        raise UsageError("labels must be a list of class names", hint='labels=["cat", "dog"]')
-    names = [str(label) for label in labels]
+def _class_names(classes: Sequence[Any]) -> list[str]:
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence):
+        raise UsageError("classes must be a list of class names", hint='classes=["cat", "dog"]')
+    names = [str(label) for label in classes]
     if not names or len(names) > MAX_LABELS:
-        raise UsageError(f"labels must name 1 to {MAX_LABELS} classes, got {len(names)}")
+        raise UsageError(f"classes must name 1 to {MAX_LABELS} classes, got {len(names)}")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise UsageError(f"labels repeat {', '.join(map(repr, repeated[:3]))}", hint="each class needs its own name")
+        raise UsageError(f"classes repeat {', '.join(map(repr, repeated[:3]))}", hint="each class needs its own name")
     return names
 
 

@@ -267,6 +267,9 @@ class Sequence(Task):
 
 _TASK_CLASSES: tuple[type[Task], ...] = (Regression, Binary, Multiclass, Sequence)
 _BY_NAME: dict[str, Task] = {cls.name: cls() for cls in _TASK_CLASSES}
+#: Metric names that end in one of these are better when lower (bench, tune, runs, info).
+LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "perplexity", "error")
+
 #: Every task a model spec may name.
 TASKS: tuple[str, ...] = tuple(_BY_NAME)
 

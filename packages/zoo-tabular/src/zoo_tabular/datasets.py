@@ -49,8 +49,8 @@ def load_logistic(request: DataRequest) -> DataBundle:
 def load_diabetes(request: DataRequest) -> DataBundle:
     """The notes' diabetes.csv (8 features, 0/1 label): ``--data``, else the copy shipped gzipped."""
     path = _option(request, "data")
-    if path:
-        return load_csv(path, request, n_features=8, binary=True, model="tabular.diabetes")
+    if path:  # the user's file: the model's input layer is sized from its columns
+        return load_csv(path, request, n_features=None, binary=True, model="tabular.diabetes")
     resource = resources.files("zoo_tabular") / "data" / DIABETES_FILE
     with resources.as_file(resource) as shipped:
         return load_csv(
@@ -91,17 +91,26 @@ def _option(request: DataRequest, key: str) -> Any:
 def load_csv(
     path: str | Path,
     request: DataRequest,
-    n_features: int,
+    n_features: int | None,
     binary: bool,
     model: str,
     split: bool = True,
     source: str | None = None,
 ) -> DataBundle:
-    """Read, check, split and (optionally) standardize one CSV file."""
+    """Read, check, split and (optionally) standardize one CSV file.
+
+    ``n_features`` None takes every column but the label as a feature and sizes the
+    model's input from them (``in_features`` as data-derived config).
+    """
     cells = read_cells(path, str(_option(request, "delimiter") or ""))
     label = label_index(cells, _option(request, "label_column"))
     names = cells.names()
     feature_cols = [i for i in range(cells.width) if i != label]
+    sized = n_features is None
+    if n_features is None:
+        n_features = len(feature_cols)
+        if n_features > MAX_FEATURES:
+            raise DataError(f"has {n_features} feature columns; at most {MAX_FEATURES} are read", cells.path)
     if len(feature_cols) != n_features:
         raise DataError(
             f"has {len(feature_cols)} feature column(s) plus the label, but {model} takes {n_features}",
@@ -177,7 +186,8 @@ def load_csv(
         + (f" ({notes})" if notes else "")
         + ("; standardized" if stats else "")
     )
-    return DataBundle(train=train, val=val, meta=meta, description=description)
+    config = {"in_features": n_features} if sized else {}
+    return DataBundle(train=train, val=val, meta=meta, description=description, config=config)
 
 
 def label_index(table: Table | Cells, wanted: Any, flag: str = "--label-column") -> int:

@@ -7,11 +7,11 @@ from typing import Any, Optional
 
 import typer
 
-from zoo.bench import LOWER_IS_BETTER
 from zoo.cli.app import JSON_HELP, app, complete_model, err, load_registry, out, print_table, safe
 from zoo.errors import UsageError
 from zoo.jsonout import print_json
 from zoo.spec import TASKS
+from zoo.tasks import LOWER_IS_BETTER
 
 
 @app.command("list", epilog="Examples: zoo list; zoo list 'vision.*'; zoo list --task binary --json")

@@ -171,22 +171,29 @@ def plot_cmd(run_dir: Path = typer.Argument(..., metavar="RUN", help="A run fold
     out.print(f"wrote {path}")
 
 
-@app.command("runs", epilog="Examples: zoo runs; zoo runs experiments/ --json; zoo runs | grep diabetes")
+@app.command(
+    "runs",
+    epilog="Examples: zoo runs; zoo runs experiments/ --json; zoo runs tune-out/ --sort val_accuracy; "
+    "zoo runs | grep diabetes",
+)
 def runs_cmd(
     directory: Path = typer.Argument(Path("runs"), metavar="[DIR]", help="Folder to search for runs."),
+    sort: Optional[str] = typer.Option(
+        None,
+        "--sort",
+        metavar="METRIC",
+        help="Best first by this logged metric (lowest first when its name ends in loss, mse, mae, error).",
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """List runs with model, date, epochs and best metric."""
-    from zoo.runs import find_runs
+    """List runs with model, date, epochs, best metric and the settings that differ between them."""
+    from zoo.runs import find_runs, table
 
-    runs = find_runs(directory)
+    runs = find_runs(directory, sort=sort)
     if as_json:
         print_json(runs)
         return
-    print_table(
-        ["run", "model", "date", "epochs", "best"],
-        [[r["path"], r["model"], r["date"], r["epochs"], r["best"]] for r in runs],
-        whole=("run",),
-    )
+    columns, rows = table(runs, width=out.width if out.is_terminal else None)
+    print_table(columns, rows, whole=("run", "status") if sort is None else ("run", "status", sort))
     if not runs:
         err.print(f"no runs under {directory}")

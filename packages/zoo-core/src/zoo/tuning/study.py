@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError
+from zoo.tasks import LOWER_IS_BETTER
 from zoo.tuning import report
 from zoo.tuning.space import Dimension, grid_space, parse_space
 from zoo.tuning.storage import open_storage
@@ -33,7 +34,6 @@ PRUNERS = ("median", "hyperband", "none")
 DIRECTIONS = ("maximize", "minimize")
 _STUDY_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 #: Metrics that are better lower when the direction is not given and the model's own main metric is another.
-_LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "error", "perplexity")
 
 
 def default_folder(model: str, study: str) -> Path:
@@ -67,7 +67,7 @@ def _metric(plan: Any, metric: str | None, direction: str | None) -> tuple[str, 
     key = metric if metric.startswith(("val_", "train_")) else f"val_{metric}"
     if direction is None:
         bare = key.removeprefix("val_").removeprefix("train_")
-        lower = mode == "min" if bare == main else bare.endswith(_LOWER_IS_BETTER)
+        lower = mode == "min" if bare == main else bare.endswith(LOWER_IS_BETTER)
         direction = "minimize" if lower else "maximize"
     if direction not in DIRECTIONS:
         raise UsageError(f"unknown --direction {direction!r}", hint="maximize or minimize")
