@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from vision_testkit import Cli, write_mnist
+from zoo.registry import get_registry
 
 # Training in tests draws no curves.png (a matplotlib start-up per run); the tests
 # about plots ask for them. Environments built for subprocesses keep this variable.
@@ -74,3 +76,13 @@ def trained_cnn(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     args += " --out run"
     run_zoo(*args.split(), cwd=work, data_dir=mnist_dir)
     return work / "run"
+
+
+@pytest.fixture
+def vision_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """zoo's registry in this process with only this plugin loaded; the previous one is restored after."""
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "vision")
+    get_registry(refresh=True)
+    yield
+    monkeypatch.undo()
+    get_registry(refresh=True)

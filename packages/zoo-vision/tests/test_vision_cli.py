@@ -21,7 +21,6 @@ import torch
 import zoo
 from vision_testkit import Cli, draw_shape, write_mnist
 from zoo.errors import DataError, UsageError
-from zoo.registry import get_registry
 from zoo_vision.models import SmallCNN
 
 if TYPE_CHECKING:
@@ -30,16 +29,6 @@ if TYPE_CHECKING:
 
 def metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-
-
-@pytest.fixture
-def vision_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """zoo's registry in this process with only this plugin loaded; the previous one is restored after."""
-    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "vision")
-    get_registry(refresh=True)
-    yield
-    monkeypatch.undo()
-    get_registry(refresh=True)
 
 
 def load(path: Path) -> LoadedModel:

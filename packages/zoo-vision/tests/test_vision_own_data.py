@@ -9,7 +9,6 @@ answer the same.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,9 @@ from PIL import Image, ImageOps
 
 import zoo
 from vision_testkit import Cli, make_folder, snapshot
-from zoo.registry import get_registry
 from zoo_vision.adapter import EXAMPLES
 
 CLASSES = ["bar", "cross", "dash", "ring"]
-
-
-@pytest.fixture
-def vision_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "vision")
-    get_registry(refresh=True)
-    yield
-    monkeypatch.undo()
-    get_registry(refresh=True)
 
 
 @pytest.fixture(scope="module")

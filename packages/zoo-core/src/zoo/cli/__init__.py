@@ -18,6 +18,7 @@ import errno
 import importlib
 import os
 import sys
+import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,8 @@ __all__ = ["app", "main"]
 #: The topic modules; importing one attaches its commands to the app.
 COMMAND_MODULES = ("bench", "check", "export", "listing", "serve", "training", "tune", "using")
 #: What the direct forms accept: command -> {option: keyword}; ``list`` also takes one PATTERN.
+#: How long a failing torchrun worker other than rank 0 waits, so that rank 0 prints the error.
+RANK_ERROR_GRACE_S = 3.0
 DIRECT = {"list": {"--task": "task", "--plugin": "plugin"}, "plugins": {}}
 
 
@@ -124,7 +127,12 @@ def main() -> None:
         print(code, file=sys.stderr)  # what the interpreter would print for sys.exit("text")
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if status and os.environ.get("RANK", "0") != "0":
+        # Rank 0 says what went wrong; torchrun stops every worker as soon as one fails, so the
+        # others give it a moment to print first.
+        time.sleep(RANK_ERROR_GRACE_S)
+    os._exit(status)
 
 
 def _main() -> None:
