@@ -26,6 +26,7 @@ holds only if the notes reach the target within their 10 epochs at all.
 
     python benchmarks/time_to_accuracy.py --data-dir /work/shared/data/mnist --epochs-notes 2
     python benchmarks/time_to_accuracy.py --device cuda --seeds 0 1 2
+    python benchmarks/time_to_accuracy.py --models cnn --no-notes --set epochs=4 --set lr=0.005   # another recipe
 """
 
 from __future__ import annotations
@@ -171,6 +172,9 @@ def run_zoo(model: str, args: argparse.Namespace, seed: int, folder: Path, env: 
         cmd += ["--data-dir", args.data_dir]
     if args.epochs_zoo:
         cmd += ["--epochs", str(args.epochs_zoo)]
+    for setting in args.set:
+        key, _, value = setting.partition("=")
+        cmd += [f"--{key.replace('_', '-')}", value]
     wall, _ = timed(cmd, env)
     settle(folder / f"zoo-{model}-{seed}" / "curves.png")
     lines = (folder / f"zoo-{model}-{seed}" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
@@ -253,8 +257,15 @@ def main() -> None:
     parser.add_argument("--epochs-notes", type=int, default=NOTES_EPOCHS, help="shorten the notes' side")
     parser.add_argument("--epochs-zoo", type=int, default=0, help="override zoo's epochs (changes the recipe!)")
     parser.add_argument("--notes-batch-size", type=int, default=32, help="32 as the notes' DataLoader; 64 as stated")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a zoo train setting (changes the recipe!)"
+    )
+    parser.add_argument("--no-notes", action="store_true", help="time zoo alone, not the notes' loop")
     parser.add_argument("--notes-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    bad = [setting for setting in args.set if "=" not in setting or not setting.partition("=")[0]]
+    if bad:
+        parser.error(f"--set wants KEY=VALUE, got {bad[0]!r}")
     if args.notes_child:
         notes_child(
             args.notes_child, args.device, args.seeds[0], args.epochs_notes, args.data_dir, args.notes_batch_size
@@ -264,12 +275,15 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tta-") as tmp:
         data_dir = args.data_dir or os.environ.get("ZOO_DATA_DIR") or str(Path.home() / ".cache" / "zoo")
-        notes_data = unpacked_mnist(data_dir, Path(tmp) / "notes-data")
+        notes_data = "" if args.no_notes else unpacked_mnist(data_dir, Path(tmp) / "notes-data")
         for model in args.models:
             per_seed = []
             for seed in args.seeds:
                 zoo = run_zoo(model, args, seed, Path(tmp), env)
                 print(json.dumps({"model": model, "seed": seed, "zoo": zoo}), file=sys.stderr)
+                if args.no_notes:
+                    per_seed.append({"seed": seed, "zoo": zoo})
+                    continue
                 notes = run_notes(model, args, seed, env, notes_data)
                 print(json.dumps({"model": model, "seed": seed, "notes": notes}), file=sys.stderr)
                 per_seed.append({"seed": seed, "zoo": zoo, "notes": notes, "ratio": ratio(zoo, notes)})
@@ -289,6 +303,7 @@ def main() -> None:
                 },
                 "epochs_notes": args.epochs_notes,
                 "epochs_zoo": args.epochs_zoo or "recipe",
+                "settings": args.set,
                 "results": results,
             },
             indent=2,

@@ -105,16 +105,34 @@ def test_early_stop_stops_says_why_and_resume_continues(zoo_cli: Runner, toy_sit
     args = ("train", "toy.mlp", "--epochs", "8", "--lr", "1e-9", "--device", "cpu", "--out", str(run_dir))
     stopped = zoo_cli(*args, "--early-stop", "2", sites=(toy_site,), check=True)
     assert "stopped after epoch 3: val_accuracy has not improved for 2 epochs (best" in stopped.stdout
+    assert f"to train on: zoo train toy.mlp --resume {run_dir} --early-stop 0" in stopped.stdout
     assert "epoch 4/8" not in stopped.stdout
     assert json.loads((run_dir / "outcome.json").read_text())["status"] == "stopped"
+    assert json.loads((run_dir / "config.json").read_text())["early_stop"] == 2
     assert _last_epoch(run_dir / "last.safetensors") == 3
-    resumed = zoo_cli("train", "toy.mlp", "--resume", str(run_dir), "--json", sites=(toy_site,), check=True)
+    resume = ("train", "toy.mlp", "--resume", str(run_dir), "--json")
+    resumed = zoo_cli(*resume, "--early-stop", "0", sites=(toy_site,), check=True)
     assert json.loads(resumed.stdout)["epochs"] == 8
     assert json.loads((run_dir / "outcome.json").read_text()) == {
         "status": "finished",
         "reason": None,
         "epochs_done": 8,
     }
+
+
+def test_a_resumed_run_keeps_its_early_stopping_and_counts_from_its_best_epoch(
+    zoo_cli: Runner, toy_site: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    # lr 1e-9: epoch 1 stays the best. Two epochs with patience 2 end normally (one epoch waited)...
+    args = ("train", "toy.mlp", "--epochs", "2", "--lr", "1e-9", "--device", "cpu", "--out", str(run_dir))
+    zoo_cli(*args, "--early-stop", "2", sites=(toy_site,), check=True)
+    assert json.loads((run_dir / "outcome.json").read_text())["status"] == "finished"
+    # ...and the resumed run, told nothing of early stopping, stops after epoch 3, not 5.
+    resumed = zoo_cli("train", "toy.mlp", "--resume", str(run_dir), "--epochs", "8", sites=(toy_site,), check=True)
+    assert "stopped after epoch 3: val_accuracy has not improved for 2 epochs" in resumed.stdout
+    assert "at epoch 1)" in resumed.stdout
+    assert json.loads((run_dir / "outcome.json").read_text())["epochs_done"] == 3
 
 
 def test_a_finished_run_records_its_outcome_and_json_is_unchanged(zoo_cli: Runner, toy_site: Path, tmp_path: Path):
@@ -130,8 +148,8 @@ def test_a_finished_run_records_its_outcome_and_json_is_unchanged(zoo_cli: Runne
     }
 
 
-@pytest.mark.parametrize("patience", ["0", "-1", "x"])
-def test_early_stop_needs_a_positive_patience(zoo_cli: Runner, toy_site: Path, patience: str) -> None:
+@pytest.mark.parametrize("patience", ["-1", "x", "1.5"])
+def test_early_stop_needs_a_whole_patience(zoo_cli: Runner, toy_site: Path, patience: str) -> None:
     result = zoo_cli("train", "toy.mlp", "--early-stop", patience, sites=(toy_site,))
     assert result.returncode == 2
     assert "--early-stop" in result.stderr

@@ -158,6 +158,56 @@ def test_world_larger_than_data_is_a_clear_error(toy_site: Path, tmp_path: Path)
     assert output.count("error: the training split") == 1  # said once, by rank 0
 
 
+RANK_PLUGIN = """
+from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
+
+@hookimpl
+def zoo_register_datasets(register):
+    register(DatasetSpec("points", "points", "rankplug.impl:load"))
+
+@hookimpl
+def zoo_register_models(register):
+    register(ModelSpec("net", "a line", "regression", "rankplug.impl:build", "rank.points",
+                       recipes=(Recipe("default", "sgd", {"epochs": 2, "batch_size": 8, "lr": 0.1}),)))
+"""
+RANK_IMPL = """
+import os
+import torch
+from torch import nn
+from zoo.data import DataBundle, TensorSplit
+from zoo.errors import ZooError
+
+def build():
+    return nn.Linear(2, 1)
+
+def load(request):
+    if os.environ.get("RANK") == "1":
+        raise ZooError("rank one cannot read its data")
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    return DataBundle(TensorSplit(x[:24], x[:24, :1]), TensorSplit(x[24:], x[24:, :1]))
+"""
+
+
+def test_an_error_of_one_rank_alone_is_printed_with_its_rank(tmp_path: Path) -> None:
+    from zoo_testkit import write_plugin
+
+    site = write_plugin(
+        tmp_path / "site",
+        "rank-plugin",
+        "rankplug",
+        {"__init__.py": RANK_PLUGIN, "impl.py": RANK_IMPL},
+        {"rank": "rankplug"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
+    env.update(PYTHONPATH=str(site), ZOO_LOAD_PLUGINS="rank", OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    command += ["-m", "zoo", "train", "rank.net", "--device", "cpu", "--out", str(tmp_path / "run")]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert output.count("error on rank 1: rank one cannot read its data") == 1, output
+
+
 def _installed(dist: str) -> bool:
     from importlib import metadata
 

@@ -129,6 +129,19 @@ def test_a_terminal_80_wide_gets_the_settings_in_one_wrapping_column(
     assert header == [*BASE, "val_loss", "seed", "hparams.epochs", "batch_size", "lr", "config.hidden"], piped
 
 
+def test_a_path_wider_than_the_terminal_leaves_every_column_readable(
+    zoo_cli: Runner, toy_site_module: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 3) / "runs"
+    _train(toy_site_module, folder / "one", "--epochs", "1")
+    env = {"FORCE_COLOR": "1", "COLUMNS": "80", "TERM": "xterm"}
+    result = zoo_cli("runs", str(folder), sites=(toy_site_module,), env=env, check=True)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    header, [row] = _table(plain)
+    assert header == BASE, plain  # no column squeezed to nothing
+    assert row[:2] == [str(folder / "one"), "toy.mlp"], plain
+
+
 def test_tune_trials_show_how_each_ended(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
     pytest.importorskip("optuna")
     out = tmp_path / "prune"

@@ -109,6 +109,18 @@ def test_library_call_with_a_mapping_and_a_timeout(toy_site: Path, tmp_path: Pat
     assert Path(tmp_path / summary["best"]["run"] / "best.safetensors").is_file()
 
 
+def test_the_study_draws_its_history_and_importance_plots(toy_site: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    env = _env(toy_site, tmp_path)
+    env.pop("ZOO_NO_PLOTS")
+    command = [sys.executable, "-m", "zoo", "tune", "toy.line", "--trials", "4", "--space", "lr=0.01..0.3"]
+    command += ["--space", "batch_size=4,8", "--pruner", "none", "--out", "plotted", "-q"]
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name in ("history.png", "importance.png"):
+        assert (tmp_path / "plotted" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
 def test_json_summary_and_regression_minimizes(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
     out = tmp_path / "line"
     args = ("tune", "toy.line", "--trials", "3", "--space", "lr=0.01..0.3", "--pruner", "none", "--json")
@@ -126,12 +138,15 @@ def test_json_summary_and_regression_minimizes(zoo_cli: Runner, toy_site: Path, 
 def test_two_workers_share_one_journal(zoo_cli: Runner, toy_site: Path, tmp_path: Path) -> None:
     out = tmp_path / "shared"
     args = ("tune", "toy.mlp", "--trials", "6", *SPACE, "--workers", "2", "--epochs", "3", "--method", "slow")
-    result = zoo_cli(*args, "-q", "--out", str(out), env={"TOY_EPOCH_SECONDS": "0.5"}, sites=(toy_site,))
+    seeded = (*args, "--sampler-seed", "0")
+    result = zoo_cli(*seeded, "-q", "--out", str(out), env={"TOY_EPOCH_SECONDS": "0.5"}, sites=(toy_site,))
     assert result.returncode == 0, result.stderr
     trials = _trials(out)
     assert _done(trials) == 6
     assert not [t for t in trials if t.state.name == "RUNNING"]
     assert len({t.user_attrs["zoo_worker"]["pid"] for t in trials}) == 2
+    # One seed, two workers: each suggests its own settings, so no trial is a copy of another.
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)
 
 
 def _env(toy_site: Path, tmp_path: Path, **extra: str) -> dict[str, str]:

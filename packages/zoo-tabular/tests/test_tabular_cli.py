@@ -82,11 +82,16 @@ def test_diabetes_on_a_csv_with_header_semicolons_gzip_and_standardization(zoo_c
     )  # fmt: skip
     checkpoint = tmp_path / "dia" / "last.safetensors"
 
-    # The checkpoint names its data file only by name and hash: eval is told where it is.
-    unnamed = zoo_cli("eval", str(checkpoint), "--json")
-    assert unnamed.returncode == 2 and "d.csv.gz" in unnamed.stderr and "--data" in unnamed.stderr
-    evaluated = json.loads(zoo_cli("eval", str(checkpoint), "--data", "d.csv.gz", "--json", ok=True).stdout)
+    # In its run folder, the checkpoint's data file comes from the run's own config.json...
+    evaluated = json.loads(zoo_cli("eval", str(checkpoint), "--json", ok=True).stdout)
     assert evaluated["split"] == "val" and evaluated["samples"] == 12
+    # ...alone, it names its data file only by name and hash: eval is told where it is.
+    alone = tmp_path / "alone.safetensors"
+    alone.write_bytes(checkpoint.read_bytes())
+    unnamed = zoo_cli("eval", str(alone), "--json")
+    assert unnamed.returncode == 2 and "d.csv.gz" in unnamed.stderr and "--data" in unnamed.stderr
+    given = json.loads(zoo_cli("eval", str(alone), "--data", "d.csv.gz", "--json", ok=True).stdout)
+    assert given == evaluated
 
     # eval's accuracy is the share of held-out rows whose predicted label (zoo predict) is right
     everything = tmp_path / "all.csv"

@@ -72,6 +72,24 @@ def test_eval_reads_another_folder(folder_run: tuple[Path, Path], cli: Cli, tmp_
     assert abs(result["accuracy"] - max(r["val_accuracy"] for r in rows)) < 1e-9
 
 
+def test_eval_of_the_run_reads_its_own_folder_and_a_lone_checkpoint_asks_for_it(
+    folder_run: tuple[Path, Path], cli: Cli, tmp_path: Path
+) -> None:
+    run, _ = folder_run
+    proc = cli("eval", str(run), "--json", "--device", "cpu", cwd=tmp_path, data_dir=tmp_path / "zoo-data")
+    assert json.loads(proc.stdout)["samples"] == 16  # the run's own val/ folder, not MNIST
+    alone = tmp_path / "alone" / "best.safetensors"
+    alone.parent.mkdir()
+    alone.write_bytes((run / "best.safetensors").read_bytes())
+    proc = cli(
+        "eval", str(alone), "--device", "cpu", cwd=tmp_path, data_dir=tmp_path / "zoo-data", check=False
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "was trained on --data 'shapes', which is not shipped with it" in proc.stderr
+    assert f"zoo eval {alone} --data DIR" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "zoo-data").exists()  # MNIST was never looked for
+
+
 def test_data_dir_holding_pictures_says_use_data(cli: Cli, tmp_path: Path) -> None:
     pictures = make_folder(tmp_path / "my_pngs", per_class=2, names=("bar", "ring"))
     before = snapshot(pictures)

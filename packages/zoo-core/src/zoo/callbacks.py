@@ -8,9 +8,11 @@ and returns normally. Lightning's ``Callback`` is the model, kept to one hook.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from zoo.errors import UsageError
 
@@ -54,6 +56,9 @@ class Callback:
     def on_epoch_end(self, end: EpochEnd) -> None:
         """Called on rank 0 after every epoch, once its metrics are recorded."""
 
+    def on_resume(self, done: Sequence[EpochEnd]) -> None:
+        """Called on rank 0 before a resumed run goes on, with the epochs it had done; stops are ignored."""
+
 
 class EarlyStopping(Callback):
     """Stop when the main validation metric has not improved for ``patience`` epochs."""
@@ -69,6 +74,11 @@ class EarlyStopping(Callback):
         self.min_delta = float(min_delta)
         self.best: float | None = None
         self.best_epoch = 0
+
+    def on_resume(self, done: Sequence[EpochEnd]) -> None:
+        # The patience counts from the best epoch of the whole run, not from the resume.
+        for end in done:
+            self.on_epoch_end(end)
 
     def on_epoch_end(self, end: EpochEnd) -> None:
         value = end.metrics.get(end.monitor)
@@ -104,6 +114,16 @@ def check_callbacks(callbacks: Sequence[Callback], has_validation: bool, model: 
                 f"{type(callback).__name__} judges validation metrics, but {model}'s data has no validation split",
                 hint="leave out --early-stop (or the callback) for this model, or give it more data",
             )
+
+
+def epoch_end(record: Mapping[str, Any], epochs: int, monitor: str, mode: str, run_dir: Path) -> EpochEnd:
+    """What callbacks see of one epoch's record: its numbers."""
+    metrics = {
+        k: float(v)
+        for k, v in record.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    return EpochEnd(int(record["epoch"]), epochs, metrics, monitor, mode, run_dir)
 
 
 def run_callbacks(callbacks: Sequence[Callback], end: EpochEnd) -> tuple[str, str] | None:

@@ -64,8 +64,9 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Metrics of a checkpoint on the held-out split of its dataset, or of the data the user names.
 
-    Where the data lives and whether it may be downloaded come from the caller and the
-    environment only; the checkpoint contributes only options that name no place.
+    Where the data lives and whether it may be downloaded come from the caller, the
+    environment and the run folder's own config.json (as ``--resume`` reads it); the
+    checkpoint contributes only options that name no place.
     """
     from zoo.weights import open_weights
 
@@ -74,24 +75,28 @@ def evaluate_checkpoint(
     meta = loaded.metadata
     dataset = get_registry().dataset(str(meta.get("dataset", loaded.spec.dataset)))
     given = split_overrides(data_options or {}, {"data": dataset.options})["data"]
+    given = {**_run_paths(loaded.path, loaded.spec.full_name, dataset.path_options), **given}
     saved = {
         k: v
         for k, v in dict(meta.get("data_options", {})).items()
         if k in dataset.options and k not in dataset.path_options and type(v) is type(dataset.options[k])
     }
     source = meta.get("data_source", {})
-    # A data file is named in the checkpoint (never located): ask for it again. A mirror or folder is not needed.
+    # A data file or folder is named in the checkpoint (never located): ask for it again. A mirror is not needed.
     missing = [
         k
         for k in dataset.path_options
-        if isinstance(source, dict) and isinstance(source.get(k), dict) and "name" in source[k] and k not in given
+        if isinstance(source, dict)
+        and isinstance(source.get(k), dict)
+        and ("name" in source[k] or "folder" in source[k])
+        and k not in given
     ]
     if missing:
         key = missing[0]
-        name = source[key].get("name", "a file") if isinstance(source[key], dict) else "a file"
+        name, what = (source[key]["name"], "FILE") if "name" in source[key] else (source[key]["folder"], "DIR")
         raise UsageError(
-            f"{loaded.path} was trained on --{key.replace('_', '-')} {name!r}, which is not shipped with it",
-            hint=f"pass it again: zoo eval {ref} --{key.replace('_', '-')} FILE",
+            f"{loaded.path} was trained on --{key.replace('_', '-')} {str(name)!r}, which is not shipped with it",
+            hint=f"pass it again: zoo eval {ref} --{key.replace('_', '-')} {what}",
         )
     options = {**dataset.options, **saved, **given}
     seed = check_seed(meta.get("seed", 0))
@@ -112,6 +117,16 @@ def evaluate_checkpoint(
     metrics["split"] = "val" if bundle.val is not None else "train"
     metrics["samples"] = len(split)
     return metrics
+
+
+def _run_paths(checkpoint: Path, model: str, path_options: tuple[str, ...]) -> dict[str, Any]:
+    """The data paths of the run that made ``checkpoint``, from the config.json beside it (same model only)."""
+    from zoo.runfolder import RunFolder
+
+    own = RunFolder(checkpoint.parent).read_config()
+    if own.get("model") != model or not isinstance(own.get("data_options"), dict):
+        return {}
+    return {k: v for k, v in own["data_options"].items() if k in path_options and isinstance(v, str) and v}
 
 
 def _check_classes(path: Path, meta: dict[str, Any], bundle: DataBundle, given: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from zoo.hparams import HParams, check_seed
 from zoo.metadata import PRECISIONS
 from zoo.options import split_overrides
 from zoo.registry import get_registry, warn_problems
-from zoo.runconfig import RunOptions, check_config, check_save_every
+from zoo.runconfig import RunOptions, check_config, check_early_stop, check_save_every
 from zoo.runfolder import RunFolder
 from zoo.spec import BASE_HPARAMS, DatasetSpec, ModelSpec
 from zoo.weights import is_model_name, looks_like_path, sha256_of
@@ -55,6 +55,8 @@ class Plan:
     given_data_dir: Path | None = None
     #: Save ``last`` every N epochs (0: only at the end and on interrupt); None: every few seconds.
     save_every: int | None = None
+    #: Early stopping's patience in epochs (None or 0: off); a resumed run keeps its own.
+    early_stop: int | None = None
     #: The user set --epochs (or a --config file did): the recipe's min_steps raises nothing then.
     epochs_given: bool = False
     #: Why the epochs differ from the recipe's (``hparams.reach_min_steps``); kept in config.json.
@@ -79,6 +81,7 @@ class Plan:
             "deterministic": self.deterministic,
             "weights": self.weights,
             "save_every": self.save_every,
+            "early_stop": self.early_stop,
         }
 
     def checkpoint_fields(self) -> dict[str, Any]:
@@ -109,6 +112,8 @@ class Plan:
             value = self.data_options.get(key)
             if isinstance(value, str) and value and os.path.isfile(value):
                 source[key] = {"name": os.path.basename(value), "sha256": sha256_of(Path(value))}
+            elif isinstance(value, str) and value and os.path.isdir(value):
+                source[key] = {"folder": os.path.basename(os.path.normpath(value))}
             elif value:
                 source[key] = {"given": True}
         return source
@@ -167,12 +172,15 @@ def make_plan(name: str, options: RunOptions = RunOptions(), dist: DistEnv | Non
     """Resolve a model name and user overrides (or a run folder to resume) into a checked plan."""
     dist = dist or DistEnv()
     save_every = check_save_every(options.save_every)
+    early_stop = check_early_stop(options.early_stop)
     plan = _make_plan(name, options, dist, overrides)
     if dist.enabled and save_every is None:
         save_every = 1  # elastic restarts resume from the last epoch, so every epoch is saved
     if save_every is None and plan.resume is not None:
         save_every = plan.save_every  # the run's own setting, from its config.json
     plan.save_every = save_every
+    if early_stop is not None or plan.resume is None:
+        plan.early_stop = early_stop  # else the run's own, from its config.json
     return plan
 
 
@@ -308,6 +316,7 @@ def _resume_plan(
     local = own.get("data_options", {})
     local = {k: v for k, v in local.items() if k in dataset.path_options and isinstance(v, str)}
     save_every = check_save_every(own.get("save_every"), f"{folder.config}: 'save_every'")
+    early_stop = check_early_stop(own.get("early_stop"), f"{folder.config}: 'early_stop'")
     if data_dir is None and isinstance(own.get("data_dir"), str) and own["data_dir"]:
         data_dir = own["data_dir"]  # where this run found its data on this machine
     saved = {k: v for k, v in dict(meta.get("data_options", {})).items() if k in dataset.options}
@@ -332,6 +341,7 @@ def _resume_plan(
         device_index=index,
         given_data_dir=_given_dir(data_dir),
         save_every=save_every,
+        early_stop=early_stop,
         # The run's own decision; an --epochs given now replaces it.
         epochs_note=note if isinstance(note := own.get("epochs_note"), str) and "epochs" not in overrides else None,
         resume=meta,

@@ -43,6 +43,9 @@ class RunOptions:
     weights: str | None = None
     #: Save ``last`` every N epochs (0: only at the end and on interrupt); None: every few seconds.
     save_every: int | None = None
+    #: Stop when the main validation metric has not improved for N epochs (0: never);
+    #: None: never, or on ``resume`` the run's own setting.
+    early_stop: int | None = None
 
     def with_keywords(self, keywords: dict[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
         """These options updated by the keywords that name one, and the other keywords (``--KEY VALUE``)."""
@@ -65,6 +68,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
     "deterministic": (bool,),
     "weights": (str, type(None)),
     "save_every": (int, type(None)),
+    "early_stop": (int, type(None)),
 }
 #: Keys a run writes into its config.json that say what happened, not what to do:
 #: read back, they are ignored. ``data_dir`` is where this machine keeps the data
@@ -189,7 +193,7 @@ def check_config(data: Any, path: str | Path) -> RunConfig:
     precision = config.values.get("precision")
     if precision is not None and precision not in PRECISIONS:
         raise config.error("precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    for key in ("seed", "save_every"):
+    for key in ("seed", "save_every", "early_stop"):
         value = config.values.get(key)
         if value is not None and not 0 <= value < 2**63:
             raise config.error(key, f"must be between 0 and {2**63 - 1}, got {value}")
@@ -200,6 +204,13 @@ def check_save_every(value: Any, where: str = "--save-every") -> int | None:
     """None, 0 or a whole number of epochs; anything else is a UsageError naming ``where``."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise UsageError(f"{where} must be 0 or a positive number of epochs, got {value!r}")
+    return value
+
+
+def check_early_stop(value: Any, where: str = "--early-stop") -> int | None:
+    """None, 0 (off) or a patience in epochs; anything else is a UsageError naming ``where``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise UsageError(f"{where} must be 0 (off) or a patience of 1 epoch or more, got {value!r}")
     return value
 
 

@@ -22,7 +22,7 @@ from zoo.tasks import LOWER_IS_BETTER
 
 #: Keys of config.json compared between runs, besides the nested groups below; ``model``
 #: has its own column and ``runconfig.INFORMATIONAL`` keys say where and how, not what.
-TOP_SETTINGS = ("recipe", "seed", "precision", "deterministic", "weights", "save_every")
+TOP_SETTINGS = ("recipe", "seed", "precision", "deterministic", "weights", "save_every", "early_stop")
 #: Nested groups of config.json and the prefix of their columns; hyperparameters go bare
 #: (``lr``, ``batch_size``) unless the name is taken by a column of the listing.
 GROUPS = (("hparams", ""), ("data_options", "data."), ("config", "config."))

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.callbacks import Callback, EpochEnd, check_callbacks, run_callbacks
+from zoo.callbacks import Callback, EarlyStopping, check_callbacks, epoch_end, run_callbacks
 from zoo.checkpoint import non_finite, restore_weights
 from zoo.distributed import DistEnv
 from zoo.epoch import EpochContext, StopRequested
@@ -29,7 +29,7 @@ from zoo.errors import TrainingError, UsageError, ZooError
 from zoo.plan import Plan, make_plan
 from zoo.progress import Reporter
 from zoo.runconfig import RunOptions
-from zoo.runfolder import RunFolder, clean, new_run_path
+from zoo.runfolder import RunFolder, new_run_path
 from zoo.savepoints import SavePoints, improves
 from zoo.spec import ModelSpec
 from zoo.trainsetup import Setup, build, steps_per_epoch
@@ -50,7 +50,8 @@ class Trainer:
     def __init__(self, plan: Plan, dist: DistEnv, callbacks: Sequence[Callback] = ()) -> None:
         self.plan = plan
         self.dist = dist
-        self.callbacks = tuple(callbacks)
+        stopper = (EarlyStopping(plan.early_stop),) if plan.early_stop else ()
+        self.callbacks = (*callbacks, *stopper)
         self.progress = TrainProgress()
         self.folder = RunFolder(plan.run_dir or Path("."))
         self.stop_requested = False
@@ -73,6 +74,14 @@ class Trainer:
             # Read only: the folder is not ours until fit() holds its lock (it then drops later records).
             done = self.progress.epochs_done
             self.progress.history = [r for r in self.folder.read_metrics(warn=False) if r["epoch"] <= done]
+            if self.dist.is_main and self.callbacks:
+                key, mode = p.adapter.main_metric
+                ends = [
+                    epoch_end(r, plan.hparams.epochs, f"val_{key}", mode, self.folder.path)
+                    for r in self.progress.history
+                ]
+                for callback in self.callbacks:
+                    callback.on_resume(ends)
 
     def _optimization(self) -> tuple[Any, Any, Any]:
         return self.parts.optimizer, self.parts.scheduler, self.parts.scaler
@@ -270,7 +279,10 @@ class Trainer:
         report = p.adapter.epoch_report(p.module, p.bundle, p.device) if dist.is_main else None
         self.reporter.end_epoch(record, self.plan.hparams.epochs, report)
         if stopped and self.stop_reason:
-            self.reporter.log(f"stopped after epoch {epoch + 1}: {self.stop_reason}")
+            more = " --early-stop 0" if self.plan.early_stop else ""
+            self.reporter.log(
+                f"stopped after epoch {epoch + 1}: {self.stop_reason}; to train on: {self.resume_command()}{more}"
+            )
         return stopped
 
     def _callbacks(self, record: dict[str, Any], monitor: str, mode: str) -> bool:
@@ -279,15 +291,7 @@ class Trainer:
             return False
         asked = None
         if self.dist.is_main:
-            metrics = {k: v for k, v in clean(record).items() if isinstance(v, (int, float)) and v is not None}
-            end = EpochEnd(
-                epoch=int(record["epoch"]),
-                epochs=self.plan.hparams.epochs,
-                metrics=metrics,
-                monitor=monitor,
-                mode=mode,
-                run_dir=self.folder.path,
-            )
+            end = epoch_end(record, self.plan.hparams.epochs, monitor, mode, self.folder.path)
             asked = run_callbacks(self.callbacks, end)
         flag = torch.tensor([1.0 if asked else 0.0], device=self.parts.device)
         if float(self.dist.all_sum({"stop": flag})["stop"].item()) == 0.0:
@@ -320,40 +324,14 @@ class Run:
         return f"Run({self.spec.full_name!r}, {str(self.run_dir)!r}, {len(self.history)} epochs, {best})"
 
 
-def train(
-    name: str,
-    *,
-    seed: int | None = None,
-    device: str = "auto",
-    data_dir: str | Path | None = None,
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    precision: str | None = None,
-    deterministic: bool = False,
-    quiet: bool = False,
-    download: bool = True,
-    weights: str | None = None,
-    save_every: int | None = None,
-    callbacks: Sequence[Callback] = (),
-    **overrides: Any,
-) -> Run:
+def train(name: str, *, callbacks: Sequence[Callback] = (), **keywords: Any) -> Run:
     """Train ``name`` as ``zoo train`` does (see ``zoo train --help``); under torchrun, with DDP.
 
+    A keyword naming a ``RunOptions`` field sets it (``seed``, ``device``, ``out``, ``resume``,
+    ``early_stop``...); the others are ``--KEY VALUE`` settings (``epochs=3``, ``lr=0.1``).
     ``callbacks`` see every epoch's metrics on rank 0 and may stop the run (``zoo.callbacks``).
     """
-    options = RunOptions(
-        seed=seed,
-        device=device,
-        data_dir=data_dir,
-        out=out,
-        resume=resume,
-        precision=precision,
-        deterministic=deterministic,
-        quiet=quiet,
-        download=download,
-        weights=weights,
-        save_every=save_every,
-    )
+    options, overrides = RunOptions().with_keywords(keywords)
     return train_with(name, options, callbacks, **overrides)
 
 

@@ -104,7 +104,7 @@ class Setup:
             **{k: settings[k] for k in ("seed", "precision", "deterministic")},
             "device": str(self.device),
             "world_size": world_size,
-            **{k: settings[k] for k in ("weights", "save_every")},
+            **{k: settings[k] for k in ("weights", "save_every", "early_stop")},
             # Local to this machine, like the data options' paths: config.json is never shared in a checkpoint.
             "data_dir": None if plan.given_data_dir is None else str(plan.given_data_dir),
             "versions": {

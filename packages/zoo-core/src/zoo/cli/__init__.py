@@ -31,9 +31,11 @@ __all__ = ["app", "main"]
 
 #: The topic modules; importing one attaches its commands to the app.
 COMMAND_MODULES = ("bench", "check", "export", "listing", "serve", "training", "tune", "using")
-#: What the direct forms accept: command -> {option: keyword}; ``list`` also takes one PATTERN.
 #: How long a failing torchrun worker other than rank 0 waits, so that rank 0 prints the error.
 RANK_ERROR_GRACE_S = 3.0
+#: The error of a rank other than 0, printed only if that rank outlives the grace period.
+_RANK_ERROR: list[str] = []
+#: What the direct forms accept: command -> {option: keyword}; ``list`` also takes one PATTERN.
 DIRECT = {"list": {"--task": "task", "--plugin": "plugin"}, "plugins": {}}
 
 
@@ -128,10 +130,14 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     status = code if isinstance(code, int) else (0 if code is None else 1)
-    if status and os.environ.get("RANK", "0") != "0":
+    rank = os.environ.get("RANK", "0")
+    if status and rank != "0":
         # Rank 0 says what went wrong; torchrun stops every worker as soon as one fails, so the
-        # others give it a moment to print first.
+        # others give it a moment to print first. A rank still alive after it failed alone:
+        # its error is printed now, naming the rank.
         time.sleep(RANK_ERROR_GRACE_S)
+        if _RANK_ERROR:
+            print(f"error on rank {rank}: {_RANK_ERROR[0]}", file=sys.stderr, flush=True)
     os._exit(status)
 
 
@@ -149,6 +155,8 @@ def _main() -> None:
 
         if os.environ.get("RANK", "0") == "0":  # under torchrun, say it once
             err.print(safe(f"error: {exc}"))
+        else:
+            _RANK_ERROR.append(safe(str(exc)))
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         # The reader of stdout left (`zoo list | head -1`): that is not an error. Training never

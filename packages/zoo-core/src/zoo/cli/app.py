@@ -119,30 +119,36 @@ def safe(value: Any) -> str:
     return _CONTROL.sub("?", str(value))
 
 
+#: Columns of a terminal table are never made narrower than this (unless their text is).
+MIN_COLUMN = 8
+
+
 def print_table(columns: list[str], rows: list[list[Any]], whole: tuple[str, ...] = ()) -> None:
     """A table on a terminal; plain aligned columns in a pipe (one row per line, nothing cut).
 
     Columns named in ``whole`` (names, tags, hashes and paths people copy) are never wrapped
-    or cut on a terminal; the others wrap between words, and split a word only when it is
-    wider than the column.
+    or cut; the others wrap between words, and split a word only when it is wider than the
+    column. When the whole columns leave no room for the others, the plain form is printed.
     """
     cells = [[safe(c) for c in row] for row in rows]
-    if out.is_terminal:
+    widths = [max(len(c) for c in [column, *(row[i] for row in cells)]) for i, column in enumerate(columns)]
+    # Whole columns need room beside a few characters of every other column; without it the
+    # table would squeeze the others out of sight, so it is printed plain (the terminal wraps).
+    room = sum(w if c in whole else min(w, MIN_COLUMN) for c, w in zip(columns, widths, strict=True))
+    if out.is_terminal and room + 2 * len(columns) <= out.width:
         from rich import box
         from rich.table import Table
 
         table = Table(box=box.SIMPLE_HEAD)  # no vertical rules: two columns' worth of room at 80
-        for i, column in enumerate(columns):
-            width = max(len(c) for c in [column, *(row[i] for row in cells)])
+        for column, width in zip(columns, widths, strict=True):
             if column in whole:
                 table.add_column(column, no_wrap=True, min_width=width)
             else:
-                table.add_column(column, overflow="fold")
+                table.add_column(column, overflow="fold", min_width=min(width, MIN_COLUMN))
         for row in cells:
             table.add_row(*row)
         out.print(table)
         return
-    widths = [max(len(c) for c in [column, *(row[i] for row in cells)]) for i, column in enumerate(columns)]
     for row in [columns, *cells]:
         line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         sys.stdout.write(line + "\n")

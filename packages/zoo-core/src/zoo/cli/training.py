@@ -125,10 +125,10 @@ def train_cmd(
     early_stop: Optional[int] = typer.Option(
         None,
         "--early-stop",
-        min=1,
+        min=0,
         metavar="PATIENCE",
         help="Stop when the main validation metric has not improved for PATIENCE epochs "
-        "(last.safetensors is saved; --resume continues).",
+        "(last.safetensors is saved). --resume keeps a run's patience; --early-stop 0 turns it off.",
     ),
 ) -> None:
     """Train a model. Any recipe hyperparameter, data option or model config key can be set as --KEY VALUE
@@ -181,6 +181,7 @@ def train_cmd(
         precision = precision or from_file.get("precision")
         deterministic = bool(from_file.get("deterministic")) if deterministic is None else deterministic
         save_every = from_file.get("save_every") if save_every is None else save_every
+        early_stop = from_file.get("early_stop") if early_stop is None else early_stop
     file_weights = from_file.get("weights") if from_file is not None else None
     options = RunOptions(
         seed=seed,
@@ -194,24 +195,19 @@ def train_cmd(
         download=download,
         weights=weights if weights is not None else file_weights,
         save_every=save_every,
+        early_stop=early_stop,
     )
     if print_config:
         from zoo.plan import make_plan
 
         print_json(make_plan(name, replace(options, quiet=True, data_dir=None, resume=None), **overrides).settings())
         return
-    callbacks = []
-    if early_stop is not None:
-        from zoo.callbacks import EarlyStopping
-
-        callbacks.append(EarlyStopping(early_stop))
-
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
     if folds > 1:
-        if callbacks:
+        if early_stop:
             raise UsageError("--early-stop cannot be combined with --folds", hint="train the folds without it")
         settings = {k: v for k, v in asdict(options).items() if k not in ("out", "resume")}
         with output(stream=sys.stderr if as_json else None, log_every=log_every):
@@ -220,7 +216,7 @@ def train_cmd(
     from zoo.trainer import train_with
 
     with output(stream=sys.stderr if as_json else None, log_every=log_every):
-        run = train_with(name, options, callbacks, **overrides)
+        run = train_with(name, options, **overrides)
     if not run.is_main:
         return
     last = run.history[-1] if run.history else {}

@@ -27,6 +27,7 @@ TRAIN_KEYWORDS: dict[str, Any] = {
     "download": True,
     "weights": "",
     "save_every": 0,
+    "early_stop": 0,
     "threads": 1,
     "log_every": 1,
 }
@@ -56,7 +57,11 @@ def tune_cmd(
     ),
     sampler: str = typer.Option("tpe", "--sampler", metavar="tpe|random|grid", help="Optuna sampler."),
     sampler_seed: Optional[int] = typer.Option(
-        None, "--sampler-seed", metavar="N", help="Seed the sampler (repeatable studies in one process)."
+        None,
+        "--sampler-seed",
+        metavar="N",
+        help="Seed the sampler: a repeatable study with one worker; worker i of --workers uses N+i "
+        "(give each machine joining a study its own N).",
     ),
     pruner: str = typer.Option("median", "--pruner", metavar="median|hyperband|none", help="Stops hopeless trials."),
     workers: int = typer.Option(1, "--workers", metavar="N", help="Processes on this machine sharing the study."),

@@ -112,18 +112,19 @@ def draw_plots(folder: Path, study: Any) -> list[Path]:
 
     drawn: list[Path] = []
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    plots: list[tuple[str, Callable[[Any], Any]]] = [("history.png", views.plot_optimization_history)]
+    plots: list[tuple[str, Callable[..., Any]]] = [("history.png", views.plot_optimization_history)]
     if len(complete) >= 2 and len({tuple(sorted(t.params.items())) for t in complete}) >= 2:
         plots.append(("importance.png", views.plot_param_importances))
     for name, plot in plots:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-                axes = plot(study)
+                axes = plot(study, target_name=str(study.user_attrs.get("metric") or "value"))
             figure: Any = axes.figure
             figure.tight_layout()
             with atomic_output(folder / name, suffix=".png", flag="--out") as temp:
-                figure.savefig(temp, dpi=100, format="png")
+                # "tight": the history plot's legend sits outside its axes.
+                figure.savefig(temp, dpi=100, format="png", bbox_inches="tight")
             plt.close(figure)
             drawn.append(folder / name)
         except (ValueError, RuntimeError, ZeroDivisionError):

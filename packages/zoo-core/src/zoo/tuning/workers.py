@@ -2,7 +2,8 @@
 
 Each worker is a fresh ``python`` running ``zoo.tuning.study.tune`` with the same arguments and
 ``workers=1``, so a worker is exactly what a second terminal running the same command
-would be. The arguments travel as JSON on the worker's standard input.
+would be, except that worker i seeds its sampler with ``--sampler-seed`` + i. The
+arguments travel as JSON on the worker's standard input.
 """
 
 from __future__ import annotations
@@ -49,10 +50,14 @@ def run_workers(workers: int, arguments: Mapping[str, Any], stdout: IO[str] | No
     from zoo.trainer import Interrupted
 
     threads = arguments.get("threads") or max(1, (os.cpu_count() or 1) // workers)
-    payload = json.dumps({**_plain(arguments), "threads": threads})
+    seed = arguments.get("sampler_seed")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs = []
-    for _ in range(workers):
+    for index in range(workers):
+        # Worker i samples with seed + i: one seed for all would have every worker suggest
+        # the same settings, each trial run once per worker.
+        own = {} if seed is None else {"sampler_seed": int(seed) + index}
+        payload = json.dumps({**_plain(arguments), "threads": threads, **own})
         proc = subprocess.Popen([sys.executable, "-c", _CODE], stdin=subprocess.PIPE, stdout=stdout, text=True, env=env)
         assert proc.stdin is not None
         proc.stdin.write(payload)
