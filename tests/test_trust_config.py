@@ -189,7 +189,7 @@ def test_top_level_values_of_the_wrong_type_name_the_file_and_key(key: str, valu
     data = {"model": "toy.mlp", key: value}
     kinds = SETTINGS[key]
     good = isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
-    if key in ("seed", "save_every") and good and value is not None:
+    if key in ("seed", "save_every", "early_stop") and good and value is not None:
         good = 0 <= value < 2**63
     if key == "model":
         good = isinstance(value, str) and bool(value)
@@ -484,3 +484,14 @@ def test_run_options_are_one_type_for_plan_train_and_the_cli() -> None:
     options, rest = RunOptions(device="cpu").with_keywords({"seed": 3, "early_stop": 2, "lr": 0.1})
     assert (options.seed, options.device, options.early_stop, rest) == (3, "cpu", 2, {"lr": 0.1})
     assert "options" in inspect.signature(make_plan).parameters
+
+
+def test_a_config_file_with_a_negative_early_stop_is_one_usage_error(
+    zoo_cli: Runner, toy_site: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"model": "toy.mlp", "early_stop": -1}))
+    result = zoo_cli("train", "--config", str(config), sites=(toy_site,))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{config}: 'early_stop' must be between 0 and" in result.stderr
+    assert "Traceback" not in result.stderr
