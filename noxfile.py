@@ -35,6 +35,7 @@ nox.options.sessions = [
     "isolated-tabular",
     "isolated-vision",
     "isolated-seq",
+    "isolated-timm",
 ]
 nox.options.reuse_existing_virtualenvs = False
 
@@ -92,6 +93,7 @@ def typecheck(session: nox.Session) -> None:
         "tritonclient[http]>=2.40",
         f"{CORE}[export,serve,tune,postgres]",
         *(str(PACKAGES / d) for d in PLUGINS.values()),
+        str(PACKAGES / "zoo-timm"),
     )
     session.run(
         "mypy",
@@ -99,6 +101,7 @@ def typecheck(session: nox.Session) -> None:
         "packages/zoo-tabular/src",
         "packages/zoo-vision/src",
         "packages/zoo-seq/src",
+        "packages/zoo-timm/src",
         "tests",
     )
 
@@ -129,6 +132,33 @@ def tests(session: nox.Session) -> None:
         *_test_order(session),
         *args,
         env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")},
+    )
+
+
+@nox.session
+def fast(session: nox.Session) -> None:
+    """The in-process tier: every test that starts no process and is not marked slow.
+
+    Not in the default list: the ``tests`` session runs these too. For a quick loop while
+    changing code; a test that starts the CLI, torchrun or a server is skipped there.
+    """
+    _with_torch(session)
+    session.install(
+        *TEST_DRIVER,
+        "httpx",
+        TORCHVISION,
+        f"{CORE}[plots,export,serve,tune]",
+        *(str(PACKAGES / d) for d in PLUGINS.values()),
+    )
+    args = session.posargs or ["tests", *(f"packages/{d}/tests" for d in PLUGINS.values())]
+    session.run(
+        "pytest",
+        "-q",
+        "-n",
+        WORKERS,
+        *_test_order(session),
+        *args,
+        env={"ZOO_TEST_TIER": "fast", "ZOO_DATA_DIR": str(Path(session.create_tmp()) / "data")},
     )
 
 
@@ -185,3 +215,19 @@ def isolated_vision(session: nox.Session) -> None:
 def isolated_seq(session: nox.Session) -> None:
     """zoo-core + zoo-seq alone: no torchvision anywhere."""
     _isolated(session, "seq")
+
+
+@nox.session(name="isolated-timm")
+def isolated_timm(session: nox.Session) -> None:
+    """zoo-core + zoo-vision (whose bounded picture reader it uses) + zoo-timm, with timm."""
+    _with_torch(session)
+    session.install(*TEST_DRIVER, TORCHVISION, CORE, str(PACKAGES / "zoo-vision"), str(PACKAGES / "zoo-timm"))
+    session.run(
+        "pytest",
+        "-q",
+        "-n",
+        WORKERS,
+        *_test_order(session),
+        "packages/zoo-timm/tests",
+        env={"ZOO_DATA_DIR": str(Path(session.create_tmp()) / "d")},
+    )

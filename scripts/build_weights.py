@@ -183,9 +183,17 @@ def restamp(build: Build) -> dict[str, Any]:
     return {**entry, "sha256": sha256(path), "size": path.stat().st_size}
 
 
+#: What a published command shows in place of this machine's MNIST folder.
+MNIST_FOLDER = "<MNIST folder>"
+
+
 def shown(argv: list[str], tmp: Path) -> str:
-    """The command as it ran, in the scratch folder: run folders appear relative to it."""
-    return shlex.join(["python", "-m", "zoo", *argv]).replace(f"{tmp}{os.sep}", "")
+    """The command as it ran, in the scratch folder: run folders relative to it, no folder of this machine."""
+    if "--data-dir" in argv:
+        argv = [*argv]
+        argv[argv.index("--data-dir") + 1] = "MNIST_FOLDER"
+    text = shlex.join(["python", "-m", "zoo", *argv]).replace(f"{tmp}{os.sep}", "")
+    return text.replace("MNIST_FOLDER", MNIST_FOLDER)
 
 
 def in_run_seconds(metrics: Path) -> float:
@@ -198,11 +206,9 @@ def in_run_seconds(metrics: Path) -> float:
     return sum(float(json.loads(line).get("seconds", 0.0)) for line in lines if line.strip())
 
 
-def machine(threads: int) -> str:
-    """What the build ran on, in words: CPU model, cores, torch threads (or the GPU's name)."""
+def machine(threads: int, given: bool) -> str:
+    """What the build ran on, in words: CPU model, cores, the torch threads the run used and who chose them."""
     import platform
-
-    import torch
 
     model = platform.processor() or platform.machine()
     try:
@@ -212,8 +218,8 @@ def machine(threads: int) -> str:
                 break
     except OSError:
         pass
-    used = threads or torch.get_num_threads()
-    return f"{model}, {os.cpu_count()} cores, {used} torch thread{'s' if used != 1 else ''}"
+    who = "--threads" if given else "zoo's choice"
+    return f"{model}, {os.cpu_count()} cores, {threads} torch thread{'s' if threads != 1 else ''} ({who})"
 
 
 def build_one(build: Build, options: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
@@ -251,7 +257,7 @@ def build_one(build: Build, options: argparse.Namespace, env: dict[str, str]) ->
             "seed": build.seed,
             "train_seconds": round(train_seconds, 3),
             "device": "cpu",
-            "machine": machine(options.threads),
+            "machine": machine(json.loads((run / "config.json").read_text())["threads"], bool(options.threads)),
             "summary": build.summary,
             "epochs": int(json.loads(metadata.get("hparams", "{}")).get("epochs", 0)),
             "torch_version": metadata.get("torch_version", ""),
@@ -290,7 +296,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="folder holding MNIST/raw/* (default: zoo's data folder)")
     parser.add_argument("--only", default="*", help="shell pattern of the models to rebuild, e.g. 'vision.*'")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads per run (default: torch's)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads per run (default: zoo's choice)")
     parser.add_argument(
         "--restamp",
         action="store_true",

@@ -16,6 +16,7 @@ from serve_testkit import run_zoo, serving
 import zoo
 from zoo.errors import UsageError
 from zoo.safefile import read_header
+from zoo.spec import resolve
 
 LABELS = ["bar", "dash", "ring"]
 
@@ -101,16 +102,20 @@ def test_loaded_model_predicts_tensors_arrays_and_images_as_it_predicts_files(ow
 
 def test_save_refuses_a_module_that_is_not_the_named_model(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"not vision.cnn .*fc.weight is \[5, 320\], the model's is \[10, 320\]"):
-        zoo.save(zoo.create("vision.cnn", num_classes=5), tmp_path / "a.safetensors", name="vision.cnn")
+        zoo.save(resolve(zoo.get_spec("vision.cnn").builder)(num_classes=5), tmp_path / "a.safetensors", "vision.cnn")
     with pytest.raises(UsageError, match="missing conv1.weight"):
         zoo.save(torch.nn.Linear(2, 3), tmp_path / "b.safetensors", name="vision.cnn")
     with pytest.raises(UsageError, match="no config keyword argument 'width'"):
-        zoo.save(zoo.create("vision.cnn"), tmp_path / "c.safetensors", config={"width": 3})
+        zoo.save(zoo.create("vision.cnn"), tmp_path / "c.safetensors", "vision.cnn", config={"width": 3})
     with pytest.raises(UsageError, match="classes repeat 'a'"):
-        zoo.save(zoo.create("vision.cnn", num_classes=2), tmp_path / "d.safetensors", classes=["a", "a"])
+        zoo.save(zoo.create("vision.cnn", num_classes=2), tmp_path / "d.safetensors", "vision.cnn", classes=["a", "a"])
     with pytest.raises(UsageError, match=r"is a \.safetensors file"):
-        zoo.save(zoo.create("vision.cnn"), tmp_path / "e.pt")
+        zoo.save(zoo.create("vision.cnn"), tmp_path / "e.pt", "vision.cnn")
+    with pytest.raises(UsageError, match="needs name= .* or builder= .*not neither"):
+        zoo.save(torch.nn.Linear(2, 3), tmp_path / "f.safetensors")
     assert not list(tmp_path.iterdir())  # nothing half-written
+    made = zoo.save(zoo.create("vision.cnn", num_classes=5), tmp_path / "made.safetensors")  # it knows its config
+    assert zoo.load(made).metadata["config"]["num_classes"] == 5
 
 
 def test_create_from_weights_for_another_class_count(capfd: pytest.CaptureFixture[str]) -> None:

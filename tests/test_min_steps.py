@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from zoo_testkit import Runner
 
 from zoo.errors import UsageError
-from zoo.hparams import MAX_COUNT, HParams, reach_min_steps
+from zoo.hparams import MAX_COUNT, SMALL_DATA_PASSES, HParams, raise_limit, reach_min_steps
 from zoo.spec import BASE_HPARAMS
 
 NOTE = "epochs: 3 -> 5 to reach the recipe's 40 optimizer steps (min_steps) on 60 samples at 8 steps an epoch"
@@ -85,9 +85,13 @@ def test_raised_epochs_are_the_fewest_that_reach_min_steps(epochs: int, min_step
     h = _hparams(epochs, min_steps)
     raised, note = reach_min_steps(h, steps, n)
     assert raised.epochs >= epochs and raised.as_dict() == {**h.as_dict(), "epochs": raised.epochs}
-    assert raised.epochs * steps >= min_steps or raised.epochs == MAX_COUNT
+    # the fewest epochs that reach min_steps, but never raised past the small-data limit
+    limit = raise_limit(n)
+    assert raised.epochs * steps >= min_steps or raised.epochs in (MAX_COUNT, max(epochs, limit))
+    assert raised.epochs == epochs or raised.epochs <= limit
     if raised.epochs > epochs:
         assert (raised.epochs - 1) * steps < min_steps  # no epoch more than needed
+        assert ("stopped at" in str(note)) == (raised.epochs * steps < min_steps)
         assert note is not None and "\n" not in note and f"{epochs} -> {raised.epochs}" in note
         assert f"{min_steps:,} optimizer steps" in note and f"{n:,} samples" in note
     else:
@@ -101,4 +105,17 @@ def test_checkpoints_without_min_steps_still_resume_and_bad_values_are_refused()
         with pytest.raises(UsageError, match="--min-steps"):
             HParams.from_dict({**BASE_HPARAMS, "min_steps": bad})
     assert reach_min_steps(_hparams(3, 0), 1, 10) == (_hparams(3, 0), None)
-    assert math.ceil(1200 / 16) == reach_min_steps(_hparams(6, 1200), 16, 4000)[0].epochs
+    assert math.ceil(1200 / 160) == reach_min_steps(_hparams(6, 1200), 160, 40000)[0].epochs
+
+
+def test_small_data_stops_at_twenty_passes_or_twenty_thousand_samples() -> None:
+    # 1,000 pictures at batch 256: 4 steps an epoch; 800 steps would be 200 passes
+    raised, note = reach_min_steps(_hparams(4, 800), 4, 1000)
+    assert raised.epochs == SMALL_DATA_PASSES == 20
+    assert note is not None and "4 -> 20 toward" in note and "stopped at 20 passes over small data" in note
+    # 500 pictures: 40 passes are 20,000 samples, as long as 1,000 pictures take
+    assert reach_min_steps(_hparams(4, 800), 2, 500)[0].epochs == 40
+    # 10,000 pictures: 40 steps an epoch reach 800 steps in 20 epochs, as before
+    assert reach_min_steps(_hparams(4, 800), 40, 10000)[0].epochs == 20
+    # a 120-row table at batch 32 still takes the 100 cheap passes its 400 steps need
+    assert reach_min_steps(_hparams(40, 400), 4, 120)[0].epochs == 100

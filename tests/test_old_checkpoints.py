@@ -11,6 +11,7 @@ OMP_NUM_THREADS=1), and ``expected.json`` what that zoo answered for each: ``zoo
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -54,15 +55,20 @@ MODELS = pytest.mark.parametrize("case", ["tabular.diabetes", "vision.fc"], indi
 
 
 @MODELS
-def test_old_checkpoints_evaluate_as_they_did(zoo_cli: Runner, case: tuple[str, list[str], list[str]]) -> None:
+def test_old_checkpoints_evaluate_as_they_did(
+    zoo_cli: Runner, case: tuple[str, list[str], list[str]], tmp_path: Path
+) -> None:
     model, data, _ = case
+    run = tmp_path / "old"
+    shutil.copytree(OLD / model, run)  # zoo eval draws its pictures into the run folder
     for name in ("best", "last"):
-        result = zoo_cli("eval", str(OLD / model / f"{name}.safetensors"), "--json", "--device", "cpu", *data, env=ENV)
+        result = zoo_cli("eval", str(run / f"{name}.safetensors"), "--json", "--device", "cpu", *data, env=ENV)
         assert result.returncode == 0, result.stdout + result.stderr
         if name == "best":
             got, want = json.loads(result.stdout), dict(EXPECTED[model]["eval"])
             assert got.pop("loss") == pytest.approx(want.pop("loss"))
-            assert got == want
+            # every metric it reported then is reported the same; metrics added since come beside them
+            assert {k: got.get(k) for k in want} == want
 
 
 @MODELS
@@ -85,5 +91,8 @@ def test_old_runs_resume_bit_for_bit(zoo_cli: Runner, case: tuple[str, list[str]
     last, want = json.loads(result.stdout)["last"], EXPECTED[model]["resumed_epoch_3"]
     assert (last["epoch"], last["step"]) == (want["epoch"], want["step"])
     assert last["train_loss"] == want["train_loss"]  # the same numbers, not close ones
-    assert last["val_loss"] == want["val_loss"]
+    # The held-out loss is one batch of up to 1,024 samples, whose matrix kernel differs
+    # between CPU families (AVX-512 against AVX2): the last bits of a float32 may differ
+    # from the machine that recorded it, never more.
+    assert math.isclose(last["val_loss"], want["val_loss"], rel_tol=1e-6, abs_tol=0.0)
     assert json.loads((run / "outcome.json").read_text())["status"] == "finished"

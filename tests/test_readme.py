@@ -1,10 +1,14 @@
-"""The README's "write your own plugin" files, built into a distribution and used through the CLI."""
+"""The README's "write your own plugin" files: what ``zoo new-plugin`` writes, built with pip into a wheel,
+installed into a fresh virtual environment and used there through the CLI and the package's own tests."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -21,7 +25,10 @@ def readme_plugin_files() -> dict[str, str]:
 
 
 def install_readme_plugin(site: Path) -> dict[str, str]:
-    """Lay the README's plugin package and its dist-info out in ``site`` as an installer would."""
+    """Lay the README's plugin package and its dist-info out in ``site`` as an installer would.
+
+    A quick stand-in for the README command tests; the pip build and install is tested below.
+    """
     files = readme_plugin_files()
     project = tomllib.loads(files["pyproject.toml"])["project"]
     package = site / "zoo_hello"
@@ -42,29 +49,71 @@ def install_readme_plugin(site: Path) -> dict[str, str]:
     return files
 
 
-def test_readme_plugin_installs_lists_trains_and_predicts(zoo_cli: Runner, tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    files = install_readme_plugin(site)
-    assert set(files) == {"pyproject.toml", "src/zoo_hello/plugin.py", "src/zoo_hello/impl.py"}
-    env = {"ZOO_LOAD_PLUGINS": "hello"}
-    listed = json.loads(zoo_cli("list", "--json", sites=(site,), env=env, check=True).stdout)
+def fresh_venv(where: Path) -> Path:
+    """A new virtual environment that sees this interpreter's packages (torch, zoo) but not its installs.
+
+    A ``.pth`` file calls ``site.addsitedir`` on every non-standard-library folder of this
+    interpreter's path, so ``.pth`` files there are processed too (under nox torch itself
+    arrives through one, into ``.nox/_torch``).
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
+    site = next((where / "lib").glob("python*/site-packages"))
+    stdlib = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}
+    outer = [p for p in sys.path if p and os.path.isdir(p) and p not in stdlib and "lib-dynload" not in p]
+    (site / "zz-outer-packages.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in outer) + "\n", encoding="utf-8"
+    )
+    return where / "bin" / "python"
+
+
+def test_new_plugin_is_the_readme_plugin_and_builds_installs_checks_and_tests(zoo_cli: Runner, tmp_path: Path) -> None:
+    made = zoo_cli("new-plugin", "hello", "--dir", "zoo-hello", check=True)
+    assert "pip install ./zoo-hello && zoo check hello && pytest zoo-hello" in made.stdout
+    package = tmp_path / "zoo-hello"
+    shown = readme_plugin_files()
+    assert set(shown) >= {"pyproject.toml", "src/zoo_hello/plugin.py", "src/zoo_hello/impl.py"}
+    for path, body in shown.items():
+        assert (package / path).read_text(encoding="utf-8") == body, f"README's {path} is not what new-plugin writes"
+    again = zoo_cli("new-plugin", "hello", "--dir", "zoo-hello")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad = zoo_cli("new-plugin", "Hello-World")
+    assert bad.returncode == 2 and "lower-case letters" in bad.stderr and "Traceback" not in bad.stderr
+
+    wheels = tmp_path / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-q", "-w", str(wheels), str(package)], check=True, timeout=300)
+    python = fresh_venv(tmp_path / "venv")
+    wheel = next(wheels.glob("zoo_hello-*.whl"))
+    subprocess.run([*pip, "--python", str(python), "install", "-q", "--no-deps", str(wheel)], check=True, timeout=300)
+    installed = subprocess.run(
+        [str(python), "-c", "import zoo_hello; print(zoo_hello.__file__)"], capture_output=True, text=True, check=True
+    )
+    assert str(tmp_path / "venv") in installed.stdout  # the wheel's copy, not the source folder
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
+    env.update(ZOO_LOAD_PLUGINS="hello", ZOO_DATA_DIR=str(tmp_path / "data"))
+    env.pop("PYTHONPATH", None)
+
+    def run(*args: str, cwd: Path = tmp_path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(python), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+    checked = run("-m", "zoo", "check", "hello")
+    assert checked.returncode == 0 and "0 failed" in checked.stdout, checked.stdout + checked.stderr
+    tested = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", cwd=package)
+    assert tested.returncode == 0 and "1 passed" in tested.stdout, tested.stdout + tested.stderr
+
+    listed = json.loads(run("-m", "zoo", "list", "--json").stdout)
     assert [m["name"] for m in listed] == ["hello.xor"] and listed[0]["plugin"] == "zoo-hello"
-    run = tmp_path / "xor"
-    zoo_cli("train", "hello.xor", "--out", str(run), "--quiet", sites=(site,), env=env, check=True)
-    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    trained = run("-m", "zoo", "train", "hello.xor", "--out", "xor", "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    last = json.loads((tmp_path / "xor" / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["val_accuracy"] == 1.0
-    out = zoo_cli("predict", str(run / "best.safetensors"), "1,0", "0,0", "--json", sites=(site,), env=env, check=True)
-    predictions = json.loads(out.stdout)
-    assert predictions[0]["label"] == 1 and predictions[0]["probability"] > 0.5
-    assert predictions[1]["label"] == 0
+    predicted = json.loads(run("-m", "zoo", "predict", "xor/best.safetensors", "1,0", "0,0", "--json").stdout)
+    assert predicted[0]["label"] == 1 and predicted[0]["probability"] > 0.5 and predicted[1]["label"] == 0
     # The plugin's own predict option: typed by its default, refused when misspelt.
-    strict = (predictions[0]["probability"] + 1.0) / 2
-    out = zoo_cli("predict", str(run), "1,0", "--threshold", str(strict), "--json", sites=(site,), env=env, check=True)
-    assert json.loads(out.stdout)[0]["label"] == 0
-    typo = zoo_cli("predict", str(run), "1,0", "--treshold", "0.9", sites=(site,), env=env)
+    strict = str((predicted[0]["probability"] + 1.0) / 2)
+    assert (
+        json.loads(run("-m", "zoo", "predict", "xor", "1,0", "--threshold", strict, "--json").stdout)[0]["label"] == 0
+    )
+    typo = run("-m", "zoo", "predict", "xor", "1,0", "--treshold", "0.9")
     assert typo.returncode == 2 and "unknown option --treshold" in typo.stderr and "--threshold" in typo.stderr
-    helped = zoo_cli("predict", "hello.xor", "--help", sites=(site,), env=env, check=True)
-    assert "--threshold" in helped.stdout and "probability from which the label is 1" in helped.stdout
-    checked = zoo_cli("check", "hello", sites=(site,), env=env)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "0 failed" in checked.stdout

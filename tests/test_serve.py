@@ -45,6 +45,8 @@ def test_health_and_listing(server: str) -> None:
         "kind": "numbers",
         "count": 1,
         "names": ["x"],
+        "example": [2.0],  # the median of the training x = 1, 2, 3
+        "example_from": "the training medians",
         "label": "y",
         "binary": True,
     }

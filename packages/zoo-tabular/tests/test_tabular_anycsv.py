@@ -7,6 +7,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -30,7 +31,7 @@ def flowers(path: Path, rows_per_class: int = 40) -> Path:
     return path
 
 
-def load(loader, path: Path, **options) -> object:
+def load(loader, path: Path, **options) -> Any:
     return loader(DataRequest({"data": str(path), **options}, path.parent, seed=0))
 
 
@@ -55,7 +56,9 @@ def test_classifier_learns_text_labels_and_predict_prints_them(zoo_cli, tmp_path
     assert '"classes": ["setosa", "versicolor", "virginica"]' in info
 
     wrong = zoo_cli("predict", "run", "1,2")
-    assert wrong.returncode == 2 and "has 2 value(s) but the model takes 3 feature(s)" in wrong.stderr
+    assert (
+        wrong.returncode == 2 and "has 2 value(s), but the model reads rows of 3 or 4 values" in wrong.stderr
+    )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="needs onnx and onnxruntime")
@@ -120,11 +123,14 @@ def test_classifier_bundle_keeps_names_splits_by_class_and_standardizes(tmp_path
     bundle = load(anycsv.load_classifier, flowers(tmp_path / "f.csv", rows_per_class=10), target="species")
     assert bundle.meta["classes"] == ["setosa", "versicolor", "virginica"] and bundle.num_classes == 3
     assert bundle.meta["feature_names"] == ["sepal_length", "petal_length", "petal_width"]
-    assert bundle.config == {"in_features": 3, "num_classes": 3}
+    assert bundle.config["in_features"] == 3 and bundle.config["num_classes"] == 3
     assert torch.bincount(bundle.val.y).tolist() == [2, 2, 2]  # stratified: 20 % of each class
-    assert bundle.train.x.mean(dim=0).abs().max() < 1e-5  # standardized on the training rows
-    stats = bundle.meta["standardize"]
-    assert len(stats["mean"]) == 3 and min(stats["std"]) > 0
+    # raw numbers go in; the model standardizes them with the training rows' statistics
+    table = bundle.config["table"]
+    assert torch.allclose(
+        bundle.train.x.mean(dim=0).double(), torch.tensor(table["mean"]).double(), atol=1e-4
+    )
+    assert len(table["std"]) == 3 and min(table["std"]) > 0 and bundle.meta["table"]["mean"] == table["mean"]
     numbers = tmp_path / "n.csv"
     numbers.write_text("a,b\n" + "".join(f"{i},{1.0 if i % 2 else 2}\n" for i in range(10)), encoding="utf-8")
     assert load(anycsv.load_classifier, numbers).meta["classes"] == ["1", "2"]  # 1.0 and 1 are one class
@@ -133,12 +139,17 @@ def test_classifier_bundle_keeps_names_splits_by_class_and_standardizes(tmp_path
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("a,b,y\n1,2,x\n3,,x\n", "line 3, column 2: missing value (empty) in column 'b'"),
-        ("a,b,y\n1,2,x\n3,NaN,x\n", "line 3, column 2: missing value ('NaN') in column 'b'"),
-        ("a,b,y\n1,red,x\n3,4,x\n2,2,z\n", "line 2, column 2: feature column(s) 'b' hold text ('red' here)"),
         ("a,y\n1,x\n2,x\n3,x\n", "holds one value ('x') in every row"),
         ("a,y\n1,x\n2,x\n3,z\n", "class 'z' of 'y' has a single row (line 4)"),
-        ("a,y\n1,x\n2,\n3,z\n", "line 3, column 2: missing target value (empty)"),
+        ("a,y\n1,x\n2,\n3,z\n", "line 3, column 2: missing target value in column 'y' (1 row(s))"),
+        (
+            "a,b,y\n" + "".join(f"7,,{'xz'[i % 2]}\n" for i in range(10)),
+            "no feature column left to learn from",
+        ),
+        (
+            "a,b,y\n9,1e31,x\n" + "".join(f"{i},3,{'xz'[i % 2]}\n" for i in range(10)),
+            "line 2: column 'b' holds 1e+31",
+        ),
     ],
 )
 def test_classifier_data_errors_say_where(tmp_path, text, message):
@@ -197,11 +208,7 @@ def test_transforms_and_decode_give_what_predict_gives(train_here, tmp_path):
     predicted = adapter.predict(loaded.model, inputs, meta, {"top": 2}, torch.device("cpu"))
     transform = adapter.transforms(meta)
     x = torch.stack([transform(text) for text in inputs])
-    assert torch.allclose(
-        x[0],
-        (torch.tensor([5.0, 1.4, 0.2]) - torch.tensor(meta["standardize"]["mean"]))
-        / torch.tensor(meta["standardize"]["std"]),
-    )
+    assert torch.equal(x[0], torch.tensor([5.0, 1.4, 0.2]))  # raw: the model standardizes inside
     with torch.no_grad():
         decoded = adapter.decode(loaded.model(x), meta, {"top": 2})
     assert [{k: v for k, v in p.items() if k not in ("input", "values")} for p in predicted] == decoded

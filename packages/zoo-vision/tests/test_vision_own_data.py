@@ -67,7 +67,16 @@ def test_eval_reads_another_folder(folder_run: tuple[Path, Path], cli: Cli, tmp_
         "eval", str(run / "best.safetensors"), "--data", str(data), "--json", "--device", "cpu", cwd=tmp_path
     )
     result = json.loads(proc.stdout)
-    assert result["samples"] == 16  # the val/ subfolder
+    pictures = [f for f in data.rglob("*") if f.is_file()]
+    # all of the given folder (train/ and val/), never a share carved out of it
+    assert result["samples"] == len(pictures) == 80
+    assert result["split"] == "given" and result["data"] == data.name
+    flat = data / "val"  # class folders only: nothing is held out of it either
+    proc = cli(
+        "eval", str(run / "best.safetensors"), "--data", str(flat), "--json", "--device", "cpu", cwd=tmp_path
+    )
+    result = json.loads(proc.stdout)
+    assert result["samples"] == len([f for f in flat.rglob("*") if f.is_file()]) == 16
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert abs(result["accuracy"] - max(r["val_accuracy"] for r in rows)) < 1e-9
 

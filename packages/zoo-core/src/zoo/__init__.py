@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from zoo.callbacks import Callback, EarlyStopping
 from zoo.errors import ZooError
 from zoo.hookspecs import hookimpl
+from zoo.localplugins import register_model
 from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe, Weights, published_weights
 from zoo.version import __version__
 
@@ -36,11 +37,14 @@ __all__ = [
     "__version__",
     "create",
     "devices",
+    "fit",
+    "fit_keywords",
     "get_spec",
     "hookimpl",
     "list_models",
     "load",
     "published_weights",
+    "register_model",
     "save",
     "train",
     "tune",
@@ -77,26 +81,41 @@ def create(name: str, weights: str | Path | None = None, **overrides: Any) -> An
 
         return create_from_weights(spec, weights, overrides)
     check_config_keys(spec, overrides)
-    return build_model(spec, overrides)
+    from zoo.ownmodel import remember_made
+
+    model = build_model(spec, overrides)
+    remember_made(model, spec.full_name, overrides)  # zoo.save then needs no name= or config=
+    return model
 
 
 def save(
     model: nn.Module,
     path: str | Path,
-    name: str = "vision.cnn",
+    name: str | None = None,
     config: Mapping[str, Any] | None = None,
     data_meta: Mapping[str, Any] | None = None,
     classes: Sequence[str] | None = None,
+    *,
+    builder: str | None = None,
+    task: str | None = None,
 ) -> Path:
     """Write a module trained in your own loop as a zoo checkpoint of model ``name``.
 
     The module must be what the model's builder makes with ``config`` (checked tensor by
-    tensor); ``classes`` names its output classes. ``zoo predict``, ``eval``, ``export``, ``serve``
-    and ``zoo.load`` then take the file like any other.
+    tensor): a registered model's (``name="vision.cnn"``; a module from ``zoo.create`` knows
+    its name and config), or your own function (``builder="mypkg.nets:make_net",
+    task="multiclass"``); ``classes`` names its output classes. ``zoo predict``, ``eval``,
+    ``export``, ``serve`` and ``zoo.load`` then take the file.
     """
+    from zoo.errors import UsageError
     from zoo.ownmodel import save_model
 
-    return save_model(model, path, name, config=config, data_meta=data_meta, classes=classes)
+    try:
+        return save_model(
+            model, path, name, config=config, data_meta=data_meta, classes=classes, builder=builder, task=task
+        )
+    except UsageError as exc:
+        raise _python_spelling(exc) from None
 
 
 def devices() -> list[DeviceBackend]:
@@ -122,6 +141,46 @@ def train(name: str, *, log_every: int | None = None, callbacks: Sequence[Callba
             return _train(name, callbacks=tuple(callbacks), **overrides)
     except UsageError as exc:
         raise _python_spelling(exc) from None
+
+
+def fit(
+    module: nn.Module,
+    train: Any,
+    val: Any = None,
+    *,
+    task: str,
+    classes: Sequence[Any] | None = None,
+    builder: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    log_every: int | None = None,
+    callbacks: Sequence[Callback] = (),
+    **run_options: Any,
+) -> Run:
+    """Train your own ``module`` with zoo's trainer, as ``zoo train`` trains a plugin's model.
+
+    ``train`` and ``val``: ``(X, y)`` tensors or arrays, a ``Dataset``, a ``DataLoader``, a folder
+    of class folders or a CSV path. ``task``: ``multiclass``, ``binary``, ``regression`` or
+    ``sequence`` (the loss, metrics and how outputs read). Every ``zoo.train`` keyword works
+    (``epochs``, ``lr``, ``optimizer``, ``schedule``, ``batch_size``, ``device``, ``precision``,
+    ``seed``, ``out``, ``resume``, ``early_stop``...: ``zoo.fit_keywords()``). ``builder=
+    "pkg.module:function"`` with ``config=`` lets predict, eval, export and serve rebuild it.
+    """
+    from zoo.errors import UsageError
+    from zoo.fitrun import prepare
+
+    try:
+        model, options = prepare(module, train, val, task, classes, builder, config, name, run_options)
+    except UsageError as exc:
+        raise _python_spelling(exc) from None
+    return train_model(model, log_every=log_every, callbacks=callbacks, **options)
+
+
+def fit_keywords() -> list[str]:
+    """The run keywords ``zoo.fit`` takes: the run options and hyperparameters of ``zoo train``."""
+    from zoo.fitrun import keywords
+
+    return keywords()
 
 
 def tune(name: str, **options: Any) -> dict[str, Any]:
@@ -167,8 +226,19 @@ def _python_spelling(exc: ZooError) -> ZooError:
     return exc
 
 
-def load(ref: str | Path, device: str = "cpu") -> LoadedModel:
-    """A trained model from a ``.safetensors`` checkpoint, a run folder or published weights ``NAME[:TAG]``."""
+def load(ref: str | Path, device: str = "cpu", module: nn.Module | None = None) -> LoadedModel:
+    """A trained model from a ``.safetensors`` checkpoint, a run folder or published weights ``NAME[:TAG]``.
+
+    ``module=`` loads the weights into a module you built (a ``zoo.fit`` checkpoint without a builder).
+    """
     from zoo.weights import open_weights
 
+    if module is not None:
+        from zoo.fitrun import load_into
+
+        return load_into(ref, module, device=device)
+
     return open_weights(ref, device=device)
+
+
+train_model = train  # ``fit`` takes a keyword named ``train``

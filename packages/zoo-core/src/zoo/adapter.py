@@ -177,6 +177,15 @@ class ModelAdapter:
 
         return transform
 
+    def read_upload(self, data: bytes, name: str) -> Any:
+        """One uploaded picture's bytes as ``predict`` takes them (say, a decoded PIL image).
+
+        ``zoo serve`` calls it in its decode pool, off the model's worker thread, so a plugin
+        that overrides it keeps slow or hostile pictures from holding the model's queue;
+        ``name`` is what errors call the upload. Not overridden: ``predict`` gets a file path.
+        """
+        raise NotImplementedError
+
     def decode(self, outputs: torch.Tensor, meta: dict[str, Any], options: dict[str, Any]) -> list[dict[str, Any]]:
         """A batch of model outputs -> one result dict per row, as ``predict`` returns them without ``input``."""
         return self.task_type.decode(outputs, meta, options)
@@ -202,7 +211,28 @@ class ModelAdapter:
         """What a web form needs to ask for one input: ``numbers``, ``text`` or ``image``."""
         count = self.feature_count(meta) or 1
         names = [str(n) for n in meta.get("feature_names", [])][:count]
-        return {"kind": "numbers", "count": count, "names": names or [f"x{i + 1}" for i in range(count)]}
+        form = {"kind": "numbers", "count": count, "names": names or [f"x{i + 1}" for i in range(count)]}
+        return {**form, **self.example_row(meta, count)}
+
+    def example_row(self, meta: dict[str, Any], count: int) -> dict[str, Any]:
+        """A real row a form can start from: ``data_meta.example`` (the training medians), else the spec's example.
+
+        As ``{"example": [...], "example_from": "..."}``, or ``{}`` when neither has ``count`` numbers.
+        """
+        stored = meta.get("example")
+        if isinstance(stored, list) and len(stored) == count:
+            try:
+                return {"example": number_row(stored), "example_from": "the training medians"}
+            except UsageError:
+                pass  # a damaged field: the spec's example instead
+        for text in self.spec.examples[:1]:
+            try:
+                values = parse_numbers(text)
+            except UsageError:
+                continue
+            if len(values) == count:
+                return {"example": values, "example_from": f"{self.spec.full_name}'s example"}
+        return {}
 
     def preprocessing(self, meta: dict[str, Any]) -> dict[str, Any]:
         """How raw inputs become the exported model's inputs, for consumers of an export."""
@@ -275,6 +305,13 @@ def number_row(raw: Any) -> list[float]:
             hint="give text like '1.5,2,3' or a list of finite numbers",
         )
     return [float(v) for v in raw]
+
+
+def median_row(x: torch.Tensor) -> list[float]:
+    """Each column's median over the rows of ``x`` (raw, unstandardized features): a loader stores it as
+    ``data_meta["example"]``, the row a form starts from."""
+    values = x.float().median(dim=0).values.tolist() if x.dim() == 2 and len(x) else []
+    return [float(f"{v:.7g}") for v in values]  # float32's digits: 120.3, not 120.30000305175781
 
 
 def parse_numbers(text: str) -> list[float]:

@@ -15,13 +15,14 @@ file; the parent turns the results into rows:
 - the speed-up of the golden recipe over the notes' recipe to the same target, a ratio
   that carries from one machine to another far better than seconds do.
 
-A model whose data cannot be had offline is reported as skipped, with the reason.
+A model whose data cannot be had offline, or that trains only on the user's own data,
+is reported as skipped, with the reason. ``--quick`` is a smoke check: every run in one
+child process (``zoo.benchchild``), at most two short epochs each, no memory figures.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -30,12 +31,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.tasks import LOWER_IS_BETTER
-
 #: The notes' own recipe, run beside the golden one where a model has it.
 NOTES_RECIPE = "seed"
 #: What each child process runs.
-CHILD = "import sys; from zoo.bench import _child_main; _child_main(sys.argv[1:])"
+CHILD = "import sys; from zoo.benchchild import child_main; child_main(sys.argv[1:])"
 #: A ``--quick`` run: at most this many epochs of at most QUICK_STEPS optimizer steps each
 #: (the training split cut to QUICK_STEPS batches of the recipe's size), evaluated on at
 #: most QUICK_VAL samples. A smoke check that every model trains, not a measurement.
@@ -78,140 +77,6 @@ class BenchRow:
         return self.status in ("out-of-range", "slower", "failed")
 
 
-# -- the child: one run in its own process -------------------------------------------
-
-
-def _rss_mb_now() -> float | None:
-    try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            pages = int(fh.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-
-
-def _peak_rss_mb() -> float | None:
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB elsewhere
-
-
-def _metric_mode(metric: str, main: tuple[str, str]) -> str:
-    if metric == main[0]:
-        return main[1]
-    return "min" if metric.endswith(LOWER_IS_BETTER) else "max"
-
-
-def run_child(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one recipe as ``job`` says and measure it; runs inside the child process."""
-    import contextlib
-    import io
-
-    import torch
-
-    from zoo.adapter import adapter_for
-    from zoo.backend import resolve_device
-    from zoo.errors import DataError, ZooError
-    from zoo.plan import device_kind
-    from zoo.registry import get_registry
-    from zoo.trainer import train
-
-    registry = get_registry()
-    spec = registry.model(job["model"])
-    backend, _ = resolve_device(job["device"], registry.devices)
-    recipe = spec.recipe(job["recipe"], device=device_kind(backend))
-    main = adapter_for(spec).main_metric
-    metric = recipe.target[0] if recipe.target else main[0]
-    result: dict[str, Any] = {
-        "device": backend.name,
-        "metric": metric,
-        "mode": _metric_mode(metric, main),
-        "target": recipe.target[1] if recipe.target else None,
-        "expected": list(recipe.expected) if recipe.expected else None,
-        "recipe_epochs": int(recipe.resolved()["epochs"]),
-    }
-    overrides: dict[str, Any] = {}
-    if job.get("epochs"):
-        overrides["epochs"] = int(job["epochs"])
-    if job.get("steps"):
-        batch = int(recipe.resolved()["batch_size"])
-        train_cap = int(job["steps"]) * batch if batch > 0 else None
-        _cap_data(registry, spec.dataset, train_cap, int(job.get("val_samples") or 0) or None)
-    on_cuda = backend.name == "cuda"
-    if on_cuda:
-        torch.cuda.reset_peak_memory_stats()
-    rss_before = _rss_mb_now() or _peak_rss_mb()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            run = train(
-                job["model"],
-                recipe=recipe.name,
-                seed=job.get("seed", 0),
-                device=job["device"],
-                out=job["out"],
-                quiet=True,
-                data_dir=job.get("data_dir"),
-                download=False,
-                **overrides,
-            )
-    except DataError as exc:
-        return {**result, "status": "skipped", "reason": exc.message}
-    except ZooError as exc:
-        return {**result, "status": "failed", "reason": exc.message}
-    peak = _peak_rss_mb()
-    result.update(
-        history=[{k: v for k, v in row.items() if isinstance(v, (int, float))} for row in run.history],
-        wall_seconds=run.seconds,
-        peak_rss_mb=peak,
-        train_rss_mb=None if peak is None or rss_before is None else max(peak - rss_before, 0.0),
-        peak_device_mb=torch.cuda.max_memory_allocated() / 2**20 if on_cuda else None,
-        status="ok",
-    )
-    return result
-
-
-def _cap_data(registry: Any, name: str, train: int | None, val: int | None) -> None:
-    """Make data set ``name`` load only the first samples of each split, in this child's registry."""
-    import dataclasses
-
-    from zoo.spec import resolve
-
-    dataset = registry.dataset(name)
-    load = resolve(dataset.loader)
-
-    def capped(request: Any) -> Any:
-        bundle = load(request)
-        bundle.train = _head(bundle.train, train)
-        if bundle.val is not None:
-            bundle.val = _head(bundle.val, val)
-        return bundle
-
-    registry.datasets[name] = dataclasses.replace(dataset, loader=capped)
-
-
-def _head(split: Any, n: int | None) -> Any:
-    """The first ``n`` samples of a split (all of them when ``n`` is None or larger)."""
-    from zoo.data import LoaderSplit, TensorSplit
-
-    if n is None or len(split) <= n:
-        return split
-    if isinstance(split, TensorSplit):
-        return TensorSplit(split.x[:n], split.y[:n])
-    return LoaderSplit(split.make, n)  # batches index range(length): the first n samples
-
-
-def _child_main(argv: list[str]) -> None:
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    try:
-        result = run_child(job)
-    except Exception as exc:  # reported as a failed row, never a crash of the whole bench
-        result = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}".splitlines()[0]}
-    Path(job["result"]).write_text(json.dumps(result), encoding="utf-8")
-
-
 # -- the parent: plan the runs, spawn them, judge them -------------------------------
 
 
@@ -229,7 +94,7 @@ def plan_rows(specs: list[Any], quick: bool) -> list[tuple[BenchRow, int | None]
     return rows
 
 
-def _spawn(job: dict[str, Any], folder: Path) -> dict[str, Any]:
+def _spawn(job: dict[str, Any], folder: Path) -> Any:
     job_file, result_file = folder / "job.json", folder / "result.json"
     job_file.write_text(json.dumps({**job, "result": str(result_file)}), encoding="utf-8")
     proc = subprocess.run(
@@ -238,8 +103,7 @@ def _spawn(job: dict[str, Any], folder: Path) -> dict[str, Any]:
         text=True,
     )
     if result_file.exists():
-        result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
-        return result
+        return json.loads(result_file.read_text(encoding="utf-8"))
     lines = [line for line in (proc.stderr or proc.stdout).strip().splitlines() if line.strip()]
     return {"status": "failed", "reason": f"exit code {proc.returncode}: {lines[-1] if lines else 'no output'}"}
 
@@ -367,15 +231,14 @@ def bench(
     tolerance: float = 0.25,
     progress: Any = None,
 ) -> list[BenchRow]:
-    """Run every planned row, each in its own process, and judge it."""
+    """Run every planned row, each in its own process (with ``quick``, all in one), and judge it."""
     planned = plan_rows(specs, quick)
     rows = [row for row, _ in planned]
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+        jobs = []
         for i, (row, cap) in enumerate(planned):
             if row.status == "skipped":
                 continue
-            if progress is not None:
-                progress(f"[{i + 1}/{len(planned)}] {row.model} --recipe {row.recipe}")
             folder = Path(tmp) / str(i)
             folder.mkdir()
             job = {
@@ -386,8 +249,19 @@ def bench(
                 **({"epochs": cap, "steps": QUICK_STEPS, "val_samples": QUICK_VAL} if quick else {"epochs": cap}),
                 "data_dir": None if data_dir is None else str(data_dir),
                 "out": str(folder / "run"),
+                "shared_process": quick,
             }
-            fill(row, _spawn(job, folder), cap)
+            jobs.append((row, cap, job))
+            if not quick:
+                if progress is not None:
+                    progress(f"[{i + 1}/{len(planned)}] {row.model} --recipe {row.recipe}")
+                fill(row, _spawn(job, folder), cap)
+        if quick and jobs:
+            if progress is not None:
+                progress(f"{len(jobs)} smoke run(s) in one process: " + ", ".join(row.model for row, _, _ in jobs))
+            results = _spawn({"jobs": [job for _, _, job in jobs]}, Path(tmp))
+            for (row, cap, _), result in zip(jobs, results if isinstance(results, list) else [results] * len(jobs)):
+                fill(row, result, cap)
     add_speedups(rows)
     if baseline:
         compare_baseline(rows, baseline, tolerance)

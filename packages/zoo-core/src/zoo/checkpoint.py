@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from zoo import buildlimit, metadata
+from zoo import buildlimit, localplugins, metadata
 from zoo.buildlimit import BuildLimitError, bounded_build, checkpoint_limit
-from zoo.errors import CheckpointError, TrainingError, UnknownModelError, UsageError
+from zoo.errors import CheckpointError, TrainingError, UnknownModelError, UsageError, ZooError
 from zoo.loaded import LoadedModel
 from zoo.pluginmeta import check_plugin_metadata
 from zoo.registry import get_registry, model_config
@@ -52,6 +53,7 @@ def base_metadata(spec: ModelSpec, config: dict[str, Any]) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "builder": localplugins.builder_ref(spec),  # a module from the user's own code: what rebuilds it
     }
 
 
@@ -78,11 +80,14 @@ def save_checkpoint(
     meta: dict[str, Any],
     extra_tensors: dict[str, torch.Tensor] | None = None,
     durable: bool = True,
+    check: Callable[[Path], object] | None = None,
 ) -> None:
     """Atomically write weights (+ optional resume tensors) and metadata.
 
     Weights holding inf or nan are never written: such a file would load and then
-    answer nonsense, so refusing here keeps every checkpoint on disk usable.
+    answer nonsense, so refusing here keeps every checkpoint on disk usable. The new file's
+    header and metadata are read back (and ``check`` run on it, ``zoo.save`` loads it whole)
+    before it is renamed over ``path``, so a file that cannot be read never replaces one that can.
     """
     tensors = model_tensors(model)
     bad = non_finite(tensors)
@@ -92,11 +97,28 @@ def save_checkpoint(
         )
     tensors.update(extra_tensors or {})
     try:
-        write_safetensors(path, tensors, metadata.encode(meta), durable=durable)
+        write_safetensors(path, tensors, metadata.encode(meta), durable=durable, check=_read_back(path, check))
     except OSError as exc:  # disk full, folder gone: the previous file is still intact
         raise TrainingError(
             f"cannot write {path}: {exc.strerror or exc}", hint="the previous checkpoint there, if any, is intact"
         ) from None
+
+
+def _read_back(final: str | Path, check: Callable[[Path], object] | None) -> Callable[[Path], None]:
+    """A check of the temporary file whose errors name ``final``, the file the user asked for."""
+
+    def run(temp: Path) -> None:
+        try:
+            _, raw = read_header(temp)
+            decode_metadata(raw, temp)
+            if check is not None:
+                check(temp)
+        except ZooError as exc:
+            exc.message = exc.message.replace(str(temp), str(final)) + " (not saved; a file already there is unchanged)"
+            exc.args = (exc.message,)
+            raise
+
+    return run
 
 
 def read_checkpoint(path: str | Path, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -109,10 +131,14 @@ def read_checkpoint(path: str | Path, device: str = "cpu") -> tuple[dict[str, to
 
 
 def spec_for(meta: dict[str, Any], path: str | Path) -> ModelSpec:
+    own = localplugins.rebuilt_spec(meta, path)  # zoo.fit / zoo.save(builder=): its recorded builder rebuilds it
+    if own is not None:
+        return own
     name = meta["model"]
     try:
         return get_registry().model(name)
     except UnknownModelError:
+        localplugins.check_rebuildable(meta, path)  # zoo.fit without a builder: how to load it
         plugin = meta.get("plugin", "its plugin")
         raise CheckpointError(
             path,

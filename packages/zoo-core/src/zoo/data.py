@@ -27,6 +27,9 @@ class DataRequest:
     data_dir: Path
     seed: int = 0
     download: bool = True
+    #: The checkpoint's ``data_meta`` when its data is read again (``zoo eval``): a loader that
+    #: derives encodings from the data (vocabularies, scales) reuses the checkpoint's instead.
+    meta: dict[str, Any] | None = None
 
 
 @dataclass

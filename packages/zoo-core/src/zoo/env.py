@@ -40,6 +40,12 @@ def wanted_plugins() -> set[str] | None:
     return {part.strip() for part in value.split(",") if part.strip()}
 
 
+def plugin_modules() -> list[str]:
+    """ZOO_PLUGINS (and ``zoo --plugin``): importable modules loaded as plugins, in order, once each."""
+    names = [part.strip() for part in os.environ.get("ZOO_PLUGINS", "").split(",") if part.strip()]
+    return list(dict.fromkeys(names))
+
+
 def data_dir(given: str | Path | None = None) -> Path:
     """Where data sets live: the given folder, else ZOO_DATA_DIR, else ~/.cache/zoo; always absolute."""
     if given is not None and str(given):

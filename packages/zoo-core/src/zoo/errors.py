@@ -38,6 +38,10 @@ class DeviceError(UsageError):
     """A device that does not exist here or cannot do what was asked."""
 
 
+class NeedsDataError(UsageError):
+    """A model with no data of its own was given none: only the user's data can train it."""
+
+
 class DataError(UsageError):
     """Input data that cannot be used, located as precisely as we can."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -33,20 +34,41 @@ def evaluate_split(
     autocast: Any = nullcontext,
 ) -> dict[str, Any]:
     """Loss and task metrics over a split, summed across ranks."""
+    return evaluate_splits(model, adapter, [split], bundle, device, batch_size, dist, autocast)
+
+
+def evaluate_splits(
+    model: nn.Module,
+    adapter: ModelAdapter,
+    splits: list[Split],
+    bundle: DataBundle,
+    device: torch.device,
+    batch_size: int,
+    dist: DistEnv,
+    autocast: Any = nullcontext,
+    collect: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> dict[str, Any]:
+    """Loss and task metrics over several splits taken as one set (data the user gave, whole).
+
+    ``collect`` receives each batch's (outputs, targets) on the CPU (zoo eval's residuals picture).
+    """
     was_training = model.training
     model.eval()
     size = 0 if batch_size <= 0 else max(batch_size, 1024)
-    planned = plan_batches(len(split), size, 0, 0, dist.rank, dist.world_size, shuffle=False)
     sums: dict[str, torch.Tensor] = {}
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     with torch.no_grad():
-        for x, y in iterate(split, planned, device, bundle.transform):
-            with autocast():
-                outputs = model(x)
-            outputs = outputs.float()
-            loss_sum += adapter.loss(outputs, y).double() * y.shape[0]
-            for k, v in adapter.batch_stats(outputs, y, bundle.num_classes).items():
-                sums[k] = sums[k] + v if k in sums else v
+        for split in splits:
+            planned = plan_batches(len(split), size, 0, 0, dist.rank, dist.world_size, shuffle=False)
+            for x, y in iterate(split, planned, device, bundle.transform):
+                with autocast():
+                    outputs = model(x)
+                outputs = outputs.float()
+                if collect is not None:
+                    collect.append((outputs.cpu(), y.cpu()))
+                loss_sum += adapter.loss(outputs, y).double() * y.shape[0]
+                for k, v in adapter.batch_stats(outputs, y, bundle.num_classes).items():
+                    sums[k] = sums[k] + v if k in sums else v
     sums["loss_sum"] = loss_sum
     sums = dist.all_sum(sums)
     metrics: dict[str, Any] = {"loss": float(sums["loss_sum"].item()) / max(float(sums["n"].item()), 1.0)}
@@ -61,6 +83,7 @@ def evaluate_checkpoint(
     device: str = "auto",
     download: bool = True,
     data_options: dict[str, Any] | None = None,
+    collect: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, Any]:
     """Metrics of a checkpoint on the held-out split of its dataset, or of the data the user names.
 
@@ -98,25 +121,54 @@ def evaluate_checkpoint(
             f"{loaded.path} was trained on --{key.replace('_', '-')} {str(name)!r}, which is not shipped with it",
             hint=f"pass it again: zoo eval {ref} --{key.replace('_', '-')} {what}",
         )
-    options = {**dataset.options, **saved, **given}
+    own = _given_data(data_options or {}, dataset.path_options)
+    options = {**dataset.options, **saved, **given, **(_whole(dataset.options) if own else {})}
     seed = check_seed(meta.get("seed", 0))
     request = DataRequest(options, env.data_dir(data_dir), seed, env.may_download(download))
+    request.meta = meta.get("data_meta") if isinstance(meta.get("data_meta"), dict) else None
     bundle = resolve(dataset.loader)(request)
     _check_classes(loaded.path, meta, bundle, given)
-    split = bundle.val if bundle.val is not None else bundle.train
+    if own:  # the user's own data, all of it: a split carved out of it would score a fraction
+        splits = [bundle.train] + ([bundle.val] if bundle.val is not None else [])
+    else:
+        splits = [bundle.val if bundle.val is not None else bundle.train]
     batch = meta.get("hparams", {}).get("batch_size", 0)
-    metrics = evaluate_split(
+    metrics = evaluate_splits(
         loaded.model,
         adapter_for(loaded.spec),
-        split,
+        splits,
         bundle,
         where,
         batch if isinstance(batch, int) and batch >= 0 else 0,
         DistEnv(),
+        collect=collect,
     )
-    metrics["split"] = "val" if bundle.val is not None else "train"
-    metrics["samples"] = len(split)
+    metrics["split"] = "given" if own else ("val" if bundle.val is not None else "train")
+    if own:
+        metrics["data"] = own
+    metrics["samples"] = sum(len(s) for s in splits)
     return metrics
+
+
+def _given_data(data_options: dict[str, Any], path_options: tuple[str, ...]) -> str:
+    """The name of the file or folder the user named as data ("" when none: the dataset's own split)."""
+    for key in path_options:
+        value = data_options.get(key, data_options.get(key.replace("_", "-")))
+        if isinstance(value, (str, Path)) and str(value) and Path(value).exists():
+            return Path(value).name or str(value)
+    return ""
+
+
+def _whole(declared: Mapping[str, Any]) -> dict[str, Any]:
+    """Dataset options that carve nothing out: no held-out share, no folds."""
+    whole: dict[str, Any] = {}
+    if "val_fraction" in declared:
+        whole["val_fraction"] = type(declared["val_fraction"])(0)
+    if "folds" in declared:
+        whole["folds"] = type(declared["folds"])(0)
+    if "fold" in declared:
+        whole["fold"] = type(declared["fold"])(0)
+    return whole
 
 
 def _run_paths(checkpoint: Path, model: str, path_options: tuple[str, ...]) -> dict[str, Any]:

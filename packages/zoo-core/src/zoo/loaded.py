@@ -58,7 +58,8 @@ class LoadedModel:
         array is a batch of model inputs (the first dimension is the batch); a PIL image,
         or a list of images, arrays and tensors, is preprocessed sample by sample with
         ``transforms()`` and predicted as one batch. Options are the model's predict
-        options (``top=3``), checked as ``zoo predict`` checks them.
+        options (``top=3``), checked as ``zoo predict`` checks them. One sample without its
+        batch dimension (what ``transforms()`` returns) is predicted as a batch of one.
         """
         from zoo.predict import run_predict
 
@@ -77,14 +78,36 @@ class LoadedModel:
         chosen["seed"] = seed
         adapter = adapter_for(self.spec)
         meta = self.data_meta
+        expected = self.input_shape()
+        if expected is not None and tuple(x.shape) == expected[1:]:
+            x = x.unsqueeze(0)  # one sample, as transforms() returns it
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.no_grad():
                 outputs = self.model(x.to(self.device))
+        except RuntimeError as exc:  # a tensor of another shape than the model takes
+            wanted = f"(N, {', '.join(map(str, expected[1:]))})" if expected else "the model's input shape"
+            why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise UsageError(
+                f"{self.spec.full_name} cannot take a tensor of shape {tuple(x.shape)}: {why}",
+                hint=f"give a batch shaped {wanted}, or one sample shaped as transforms() returns it",
+            ) from None
         finally:
             self.model.train(was_training)
         return plugin_call(self.path, self.spec, "decode", lambda: adapter.decode(outputs, meta, chosen))
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of a batch of one model input (``(1, 1, 28, 28)``), from the adapter's example; None if unknown."""
+        from zoo.adapter import adapter_for
+
+        adapter = adapter_for(self.spec)
+        try:
+            with torch.device("meta"):  # only the shape: nothing is allocated
+                example = adapter.example_batch(self.data_meta, 1, self.model)
+        except Exception:  # a plugin without an example, or whose example needs real memory
+            return None
+        return tuple(example.shape) if isinstance(example, torch.Tensor) else None
 
     def transforms(self) -> Callable[[Any], torch.Tensor]:
         """One raw input (a path, a PIL image, an array, a line of numbers) -> one sample's model input.

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import CheckpointError
+from zoo.errors import CheckpointError, DataError
 
 FORMAT_VERSION = "2"
 #: Versions this zoo reads; "1" stored scalars as their str().
@@ -26,6 +26,9 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 MAX_FEATURES = 100_000
 #: Most entries in ``data_meta.classes``, ``feature_names`` and ``vocab`` (labels of outputs and inputs).
 MAX_LABELS = 100_000
+#: Characters in one label, and in all of a list's labels together (the checkpoint header holds them).
+MAX_LABEL_CHARS = 1_000
+MAX_LABELS_CHARS = 10_000_000
 
 
 def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
@@ -65,6 +68,17 @@ def _text_depth(text: str) -> int:
     return deepest
 
 
+class _LongInteger(ValueError):
+    """A whole number in metadata beyond 64 bits: no builder argument or count is that large."""
+
+
+def _int64(text: str) -> int:
+    """json's parse_int: refuse digits a 64-bit integer cannot hold, before Python makes a big int."""
+    if len(text.lstrip("-")) > 19 or not -(2**63) <= (value := int(text)) < 2**63:
+        raise _LongInteger(text[:24] + ("..." if len(text) > 24 else ""))
+    return value
+
+
 def _nonneg_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -82,6 +96,7 @@ SCHEMA: dict[str, tuple[str, Check]] = {
     "task": ("a string", lambda v: isinstance(v, str)),
     "plugin": ("a string", lambda v: isinstance(v, str)),
     "plugin_version": ("a string", lambda v: isinstance(v, str)),
+    "builder": ("a 'package.module:function' string", lambda v: isinstance(v, str) and 0 < len(v) <= 300),
     "config": ("a JSON object of builder arguments", lambda v: isinstance(v, dict)),
     "zoo_version": ("a string", lambda v: isinstance(v, str)),
     "torch_version": ("a string", lambda v: isinstance(v, str)),
@@ -171,7 +186,11 @@ def decode(raw: dict[str, str], path: str | Path) -> dict[str, Any]:
             value = text  # a plain string field
         else:
             try:
-                value = json.loads(text)
+                value = json.loads(text, parse_int=_int64)
+            except _LongInteger as exc:
+                raise CheckpointError(
+                    path, f"metadata field {key!r} holds the integer {exc}, beyond 64 bits", hint="the file is damaged"
+                ) from None
             except (ValueError, RecursionError):
                 raise CheckpointError(path, f"metadata field {key!r} is not valid JSON") from None
         if not check(value):
@@ -186,7 +205,28 @@ def _labels(value: Any, empty: bool = False) -> bool:
         and (empty or len(value) > 0)
         and len(value) <= MAX_LABELS
         and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)
+        and label_problem(value) is None
     )
+
+
+def label_problem(labels: list[Any]) -> str | None:
+    """What is too long about ``labels`` (one label, or all of them together), or None."""
+    total = 0
+    for i, label in enumerate(labels):
+        size = len(label) if isinstance(label, str) else 0
+        if size > MAX_LABEL_CHARS:
+            return f"label {i + 1} ({label[:40]!r}...) has {size:,} characters; the limit is {MAX_LABEL_CHARS:,}"
+        total += size
+    if total > MAX_LABELS_CHARS:
+        return f"its {len(labels):,} labels hold {total:,} characters together; the limit is {MAX_LABELS_CHARS:,}"
+    return None
+
+
+def check_labels(labels: list[Any], what: str, path: str | Path | None = None) -> None:
+    """Refuse labels (class names, feature names) too long to store, when the data is read, not at save."""
+    problem = label_problem(labels)
+    if problem is not None:
+        raise DataError(f"{what}: {problem}", path, hint="use shorter names (they are stored in every checkpoint)")
 
 
 def _vocab(value: Any) -> bool:

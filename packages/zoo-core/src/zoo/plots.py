@@ -82,7 +82,7 @@ def _plot_grid(ax: Any, header: list[str], rows: list[list[float]]) -> None:
     ax.set_ylabel(f"{metric}" + (f" (lowest over {others})" if others else ""))
     ax.set_title("grid search")
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    _legend_below(ax)
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -126,7 +126,8 @@ def plot_run(run_dir: str | Path) -> Path:
     # A validation loss equal to the MSE (regression) is one curve, not two.
     same = all(_close(r.get("val_loss"), r.get("val_mse")) for r in rows)
     loss_keys = ["train_loss", "val_mse" if same and any("val_mse" in r for r in rows) else "val_loss"]
-    metric_keys = [k for k in ("val_accuracy", "val_mse") if k not in loss_keys and any(k in r for r in rows)]
+    wanted = ("val_accuracy", "val_mse", "val_r2")
+    metric_keys = [k for k in wanted if k not in loss_keys and any(k in r for r in rows)]
     best = best_epoch(rows)
     marker = "o" if len(rows) < 30 else None
     fig, axes = plt.subplots(1, 1 + len(metric_keys), figsize=(5.5 * (1 + len(metric_keys)), 4), squeeze=False)
@@ -166,8 +167,44 @@ def plot_run(run_dir: str | Path) -> Path:
             markerfacecolor="none",
             label=f"best {_label(key, on_train)} at epoch {record['epoch']}",
         )
-    loss_ax.legend()
-    return _save(fig, plt, run_dir, _title(run_dir))
+    _legend_below(loss_ax)
+    drawn = _save(fig, plt, run_dir, _title(run_dir))
+    if best is not None:
+        _confusion(run_dir, best[1])
+    return drawn
+
+
+def _residuals(run_dir: Path) -> None:
+    """residuals.png of a regression run: its best checkpoint on its own held-out rows, as zoo eval RUN."""
+    from zoo.evalplots import eval_pictures
+    from zoo.evaluate import evaluate_checkpoint
+
+    pairs: list[Any] = []
+    try:
+        metrics = evaluate_checkpoint(run_dir / "best.safetensors", device="cpu", download=False, collect=pairs)
+    except Exception:  # the data moved or the checkpoint is being replaced: curves.png still stands
+        return
+    eval_pictures(str(run_dir / "best.safetensors"), metrics, pairs)
+
+
+def _legend_below(ax: Any) -> None:
+    """The legend under the axes, never over a curve."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
+
+
+def _confusion(run_dir: Path, record: dict[str, Any]) -> None:
+    """confusion.png beside curves.png, from the best epoch's logged matrix and the checkpoint's class names."""
+    from zoo.evalplots import CONFUSION, class_names_of, confusion_matrix, draw_confusion
+
+    matrix = confusion_matrix(record)
+    if matrix is None:
+        if "val_r2" in record:
+            _residuals(run_dir)
+        return
+    classes = class_names_of(run_dir / "best.safetensors")
+    split = "training rows" if record.get("eval_split") == "train" else "validation rows"
+    title = f"{_title(run_dir)}\nepoch {record['epoch']}, {split}: {sum(map(sum, matrix)):,} samples"
+    draw_confusion(matrix, classes, run_dir / CONFUSION, title)
 
 
 def _save(fig: Any, plt: Any, run_dir: Path, title: str) -> Path:

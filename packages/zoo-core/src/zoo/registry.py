@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from zoo import env, hookspecs, plugincode
+from zoo import env, hookspecs, localplugins, plugincode
 from zoo.errors import UnknownModelError, UsageError, ZooError
 from zoo.plugincode import PluginExit, plugin_code
 from zoo.spec import DatasetSpec, ModelSpec, check_ref, resolve
@@ -188,12 +188,15 @@ class _Loader:
                 self.registry.plugins.append(info)
                 continue
             self._register_module(info, module)
+        localplugins.load_modules(self, PluginInfo, _one_line)  # ZOO_PLUGINS / --plugin: isolated the same way
         for hook, add in (
             ("zoo_register_devices", self._add_device),
             ("zoo_register_datasets", self._add_dataset),
             ("zoo_register_models", self._add_model),
         ):
             self._call(hook, add)
+        localplugins.add_module_models(self, _one_line)  # @zoo.register_model in those modules
+        localplugins.add_registered(self, PluginInfo)  # ... in a script, and zoo.fit
         for name in self.registry.conflicts:
             self.registry.models.pop(name, None)
         for name in self.registry.dataset_conflicts:
@@ -311,12 +314,19 @@ class _Loader:
 
 
 _REGISTRY: Registry | None = None
+_APPLIED = 0  # how many of localplugins' registrations the registry holds
 
 
 def get_registry(refresh: bool = False) -> Registry:
     """The process-wide registry, loaded on first use."""
-    global _REGISTRY
+    global _REGISTRY, _APPLIED
+    if _REGISTRY is not None and not refresh and localplugins.changes() != _APPLIED:
+        loader = _Loader()  # registrations made from Python since the registry was loaded
+        loader.registry = _REGISTRY
+        localplugins.add_registered(loader, PluginInfo)
+        _APPLIED = localplugins.changes()
     if _REGISTRY is None or refresh:
+        _APPLIED = localplugins.changes()
         _REGISTRY = _Loader().load()
         if env.strict_plugins() and _REGISTRY.problems:
             problems = _REGISTRY.problems

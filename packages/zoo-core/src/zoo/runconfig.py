@@ -46,6 +46,8 @@ class RunOptions:
     #: Stop when the main validation metric has not improved for N epochs (0: never);
     #: None: never, or on ``resume`` the run's own setting.
     early_stop: int | None = None
+    #: torch CPU threads while the run trains; None: zoo's choice (``threads.choose_threads``).
+    threads: int | None = None
 
     def with_keywords(self, keywords: dict[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
         """These options updated by the keywords that name one, and the other keywords (``--KEY VALUE``)."""
@@ -76,6 +78,7 @@ SETTINGS: dict[str, tuple[type, ...]] = {
 #: arguments the data decided (``in_features``), which the data decides again;
 #: ``epochs_note`` says why the epochs were raised (``hparams.epochs`` holds the result).
 #: ``weights_transfer`` says which tensors of ``weights`` were re-initialised for new layer sizes.
+#: ``threads`` is the torch CPU thread count the run used (given, or zoo's choice).
 INFORMATIONAL = (
     "data_source",
     "data_config",
@@ -85,6 +88,7 @@ INFORMATIONAL = (
     "versions",
     "epochs_note",
     "weights_transfer",
+    "threads",
 )
 
 _TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", dict: "an object", type(None): "null"}

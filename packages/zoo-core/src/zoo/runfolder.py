@@ -15,12 +15,12 @@ import math
 import os
 import secrets
 import stat
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import TrainingError, UsageError, ZooError
+from zoo.metricslog import epoch_records
 from zoo.readfile import parse_json, read_bytes
 
 LAST = "last.safetensors"
@@ -248,28 +248,9 @@ class RunFolder:
         """Every readable record; lines that are not epoch records are skipped with one warning.
 
         A missing log is no records; a log that is not a regular file, or larger than the
-        limit for logs, is a DataError naming it.
+        limit for logs, is a DataError naming it (``metricslog`` reads it line by line).
         """
-        if not os.path.lexists(self.metrics):
-            return []
-        text = read_bytes(self.metrics, "log", "a metrics log").decode("utf-8", "replace")
-        rows: list[dict[str, Any]] = []
-        bad: list[int] = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = parse_json(line, self.metrics, "an epoch record")
-            except UsageError:
-                row = None
-            if isinstance(row, dict) and isinstance(row.get("epoch"), int) and not isinstance(row["epoch"], bool):
-                rows.append(row)
-            else:
-                bad.append(number)
-        if bad and warn:
-            lines = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
-            print(f"warning: {self.metrics}: skipped line(s) {lines}: not epoch records", file=sys.stderr)
-        return rows
+        return list(epoch_records(self.metrics, warn))
 
     def keep_metrics(self, upto_epoch: int) -> list[dict[str, Any]]:
         """Drop records after ``upto_epoch`` (a crash between log and save); return the rest."""
@@ -302,7 +283,9 @@ class RunFolder:
         self._write_json(CONFIG, config)
 
     def _write_json(self, name: str, value: dict[str, Any]) -> None:
-        self._write_atomic(name, json.dumps(clean(value), indent=2, allow_nan=False) + "\n")
+        text = json.dumps(clean(value), indent=2, allow_nan=False) + "\n"
+        parse_json(text, self.file(name), name)  # what zoo could not read back never replaces the file there
+        self._write_atomic(name, text)
 
     def write_outcome(self, status: str, reason: str | None, epochs_done: int) -> None:
         """Say how the run ended: finished, or stopped by a callback (and why)."""

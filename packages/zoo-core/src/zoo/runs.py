@@ -12,12 +12,13 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError, ZooError
-from zoo.plots import read_metrics
-from zoo.runfolder import OUTCOME, RunFolder
+from zoo.metricslog import Summary, summarize
+from zoo.runfolder import METRICS, OUTCOME, RunFolder
 from zoo.tasks import LOWER_IS_BETTER
 
 #: Keys of config.json compared between runs, besides the nested groups below; ``model``
@@ -28,17 +29,15 @@ TOP_SETTINGS = ("recipe", "seed", "precision", "deterministic", "weights", "save
 GROUPS = (("hparams", ""), ("data_options", "data."), ("config", "config."))
 #: The listing's own columns.
 BASE_COLUMNS = ("run", "model", "date", "epochs", "best")
-#: Record keys of metrics.jsonl that count epochs or steps, not a result to sort by.
-NOT_METRICS = ("epoch", "step")
 #: Longest value shown in a column; the whole value stays in ``--json``.
 MAX_CELL = 24
 
 
 def _model_of(run: Path) -> str:
-    from zoo.checkpoint import describe_checkpoint
-
     for name in ("last.safetensors", "best.safetensors"):
         if (run / name).is_file():
+            from zoo.checkpoint import describe_checkpoint  # torch, only when there is a checkpoint
+
             try:
                 return str(describe_checkpoint(run / name).get("model", "?"))
             except ZooError:
@@ -78,38 +77,42 @@ def flat_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def differing(settings: list[dict[str, Any]]) -> list[str]:
-    """The setting names whose value is not the same in every run (missing counts as a value)."""
-    names: list[str] = []
-    for one in settings:
-        names.extend(name for name in one if name not in names)
-    missing = object()
-    return [name for name in names if len({_key(s.get(name, missing)) for s in settings}) > 1]
+    """The setting names whose value is not the same in every run (missing counts as a value).
+
+    Linear in settings times runs: each value is written out once, and compared with the
+    first run's by its text.
+    """
+    names = list(dict.fromkeys(name for one in settings for name in one))  # first-seen order
+    first = {name: _key(settings[0][name]) if name in settings[0] else None for name in names} if settings else {}
+    out = []
+    for name in names:
+        if any((_key(s[name]) if name in s else None) != first[name] for s in settings[1:]):
+            out.append(name)
+    return out
 
 
 def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=repr)
 
 
-def metric_names(rows: list[dict[str, Any]]) -> set[str]:
-    """The numeric metrics of a run's epoch records."""
-    return {
-        key
-        for row in rows
-        for key, value in row.items()
-        if key not in NOT_METRICS and isinstance(value, (int, float)) and not isinstance(value, bool)
-    }
-
-
 def lower_is_better(metric: str) -> bool:
     return metric.endswith(LOWER_IS_BETTER)
 
 
-def best_value(rows: list[dict[str, Any]], metric: str) -> float | None:
-    """The run's best value of ``metric`` over its epochs, by the metric's direction."""
-    values = [r[metric] for r in rows if isinstance(r.get(metric), (int, float)) and not isinstance(r[metric], bool)]
-    if not values:
-        return None
-    return float(min(values) if lower_is_better(metric) else max(values))
+def _logs_under(directory: Path) -> Iterator[Path]:
+    """Every ``metrics.jsonl`` under ``directory``, walked with a stack (any depth), links to folders not followed."""
+    stack = [directory]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable, or gone meanwhile
+        for entry in entries:
+            if entry.name == METRICS:
+                yield Path(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
 
 
 def find_runs(directory: str | Path, sort: str | None = None) -> list[dict[str, Any]]:
@@ -123,31 +126,31 @@ def find_runs(directory: str | Path, sort: str | None = None) -> list[dict[str, 
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a folder", hint="zoo runs [DIR], default ./runs")
     found: list[dict[str, Any]] = []
-    all_rows: list[list[dict[str, Any]]] = []
+    all_rows: list[Summary] = []
     all_settings: list[dict[str, Any]] = []
-    for metrics in directory.rglob("metrics.jsonl"):
+    wanted = ("val_accuracy", "val_mse", *([sort] if sort else []))
+    for metrics in _logs_under(directory):
         run = metrics.parent
         try:
-            rows = read_metrics(run)
+            rows = summarize(metrics, wanted)
         except UsageError as exc:
             print(f"warning: {exc.message}", file=sys.stderr)
-            rows = []
+            rows = Summary(wanted)
         try:
             mtime = metrics.stat().st_mtime
         except OSError:  # a dangling or looping link: the link's own time
             mtime = metrics.lstat().st_mtime
         best = "-"
-        for key, pick in (("val_accuracy", max), ("val_mse", min)):
-            values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
-            if values:
-                best = f"{key} {pick(values):.4g}"
+        for key, pick in (("val_accuracy", rows.highest), ("val_mse", rows.lowest)):
+            if key in pick:
+                best = f"{key} {pick[key]:.4g}"
                 break
         found.append(
             {
                 "path": str(run),
                 "model": _model_of(run),
                 "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)),
-                "epochs": len(rows),
+                "epochs": rows.epochs,
                 "best": best,
                 "mtime": mtime,
                 "status": _status_of(run),
@@ -159,14 +162,15 @@ def find_runs(directory: str | Path, sort: str | None = None) -> list[dict[str, 
     for record, settings in zip(found, all_settings, strict=True):
         record["settings"] = {name: settings.get(name) for name in names}
     if sort is not None and found:
-        known = set().union(*(metric_names(rows) for rows in all_rows))
+        known = set().union(*(rows.metrics for rows in all_rows))
         if sort not in known:
             raise UsageError(
                 f"no run under {directory} logs a metric {sort!r}",
                 hint="--sort takes one of: " + (", ".join(sorted(known)) or "(none logged)"),
             )
         for record, rows in zip(found, all_rows, strict=True):
-            record["sorted_by"] = {"metric": sort, "value": best_value(rows, sort)}
+            best_of = rows.lowest if lower_is_better(sort) else rows.highest
+            record["sorted_by"] = {"metric": sort, "value": best_of.get(sort)}
     found.sort(key=lambda r: r["mtime"], reverse=True)
     if sort is not None:
         sign = 1.0 if lower_is_better(sort) else -1.0

@@ -21,7 +21,7 @@ import math
 import os
 import secrets
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,7 +32,12 @@ from zoo.readfile import NotRegularFile, open_regular
 
 # safetensors refuses headers above 100 MB; a larger one is damage or an attack, not a checkpoint.
 MAX_HEADER_BYTES: int = 100_000_000
+#: Tensors one file may describe (zoo's largest files hold a few hundred; checking 100,000 takes ~2 s).
+MAX_TENSORS: int = 100_000
+#: ``__metadata__`` keys one file may hold (zoo writes about 40).
+MAX_METADATA_KEYS: int = 10_000
 
+_DAMAGED = "no real model comes near it: the file is damaged or was made to exhaust the reader"
 _PICKLE_HINT = "this looks like a pickle/torch.save file; zoo only reads safetensors and never unpickles"
 
 
@@ -134,6 +139,7 @@ def write_safetensors(
     tensors: Mapping[str, torch.Tensor],
     metadata: Mapping[str, str],
     durable: bool = True,
+    check: Callable[[Path], object] | None = None,
 ) -> None:
     """Write tensors and string metadata to ``path`` atomically.
 
@@ -143,7 +149,9 @@ def write_safetensors(
     ``durable``) fsynced, then renamed over ``path`` with os.replace, so ``path`` only ever holds a
     complete file: the previous one or the new one. A crash of the process never leaves a torn
     file; ``durable=False`` only gives up the guarantee against a power cut, for frequent saves.
-    The temporary file is removed if anything fails, KeyboardInterrupt included.
+    The temporary file is removed if anything fails, KeyboardInterrupt included. ``check``
+    reads the complete temporary file before the rename: if it raises, ``path`` keeps the
+    file it held (a new file that cannot be read back never replaces a good one).
     """
     from safetensors.torch import save
 
@@ -159,6 +167,8 @@ def write_safetensors(
                 os.fsync(fd)
         finally:
             os.close(fd)
+        if check is not None:
+            check(temp)
         os.replace(temp, final)
     except BaseException:
         try:
@@ -175,8 +185,17 @@ def write_safetensors(
 # ---------------------------------------------------------------------------------------------
 
 
+class _TooMany(ValueError):
+    """An object in the header with more keys than any checkpoint has."""
+
+
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """JSON objects with a repeated key are ambiguous; refuse them instead of keeping the last one."""
+    if len(pairs) > MAX_TENSORS + 1:  # before the loop below: a C-parsed list, a Python-checked dict
+        raise _TooMany(
+            f"a JSON object of {len(pairs):,} keys; the limits are {MAX_TENSORS:,} tensors "
+            f"and {MAX_METADATA_KEYS:,} metadata keys"
+        )
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
@@ -322,8 +341,14 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]]
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CheckpointError(file, f"header is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if raw.count(b'"data_offsets"') > MAX_TENSORS:  # before parsing: the entries cost ~20 µs each
+        raise CheckpointError(
+            file, f"header describes more than {MAX_TENSORS:,} tensors, the limit per file", hint=_DAMAGED
+        )
     try:
         header = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except _TooMany as exc:
+        raise CheckpointError(file, f"header holds {exc}", hint=_DAMAGED) from None
     except ValueError as exc:
         raise CheckpointError(file, f"header is not valid JSON: {exc}") from exc
     except RecursionError:
@@ -334,6 +359,14 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]]
     metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict):
         raise CheckpointError(file, "__metadata__ is not a JSON object of strings")
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise CheckpointError(
+            file, f"__metadata__ holds {len(metadata):,} keys; the limit is {MAX_METADATA_KEYS:,}", hint=_DAMAGED
+        )
+    if len(header) > MAX_TENSORS:
+        raise CheckpointError(
+            file, f"header describes {len(header):,} tensors; the limit is {MAX_TENSORS:,}", hint=_DAMAGED
+        )
     for key, value in metadata.items():
         if not isinstance(value, str):
             raise CheckpointError(

@@ -34,6 +34,8 @@ class Task:
     classifies: ClassVar[bool] = False
     #: The default ``transforms`` applies: one input is a row of numbers.
     numeric_inputs: ClassVar[bool] = True
+    #: The metrics ``--metric`` may choose as the main one (each logged for every epoch).
+    metric_names: ClassVar[tuple[str, ...]] = ("loss", "accuracy")
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -66,6 +68,14 @@ class Task:
         elif "predicted_positive" in stats and values:
             positive = float(stats["predicted_positive"].item())
             out["predicted_classes"] = 1 if positive in (0.0, values) else 2
+        if "confusion" in stats:
+            out.update(confusion_metrics(stats["confusion"]))
+        if "log_loss" in stats and values:
+            out["log_loss"] = float(stats["log_loss"].item()) / values
+        if "auc_pos" in stats:
+            auc = binned_auc(stats["auc_pos"], stats["auc_neg"])
+            if auc is not None:
+                out["roc_auc"] = auc
         return out
 
     def decode(self, outputs: torch.Tensor, meta: dict[str, Any], options: dict[str, Any]) -> list[dict[str, Any]]:
@@ -105,6 +115,7 @@ class Regression(Task):
     name = "regression"
     summary = "real-valued outputs, mean squared error"
     main_metric = ("mse", "min")
+    metric_names = ("mse", "loss")
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         import torch.nn.functional as F
@@ -170,6 +181,7 @@ class Multiclass(Task):
     name = "multiclass"
     summary = "a score per class, softmax cross-entropy"
     classifies = True
+    metric_names = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "roc_auc", "loss")
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         import torch.nn.functional as F
@@ -180,6 +192,7 @@ class Multiclass(Task):
         self, outputs: torch.Tensor, targets: torch.Tensor, num_classes: int | None
     ) -> dict[str, torch.Tensor]:
         import torch
+        import torch.nn.functional as F
 
         n = torch.tensor(float(targets.shape[0]), device=outputs.device)
         pred = outputs.argmax(dim=-1)
@@ -194,6 +207,16 @@ class Multiclass(Task):
             stats["class_total"] = totals
             stats["class_correct"] = hits
             stats["class_predicted"] = predicted
+            flat = targets.reshape(-1) * num_classes + pred.reshape(-1)
+            confusion = torch.zeros(num_classes * num_classes, device=outputs.device)
+            confusion.index_add_(0, flat, torch.ones_like(flat, dtype=torch.float32))
+            stats["confusion"] = confusion.reshape(num_classes, num_classes)
+            stats["log_loss"] = F.cross_entropy(outputs.float(), targets, reduction="sum").detach()
+            if num_classes == 2:
+                p1 = torch.softmax(outputs.float(), dim=-1)[:, 1]
+                bins = (p1 * AUC_BINS).long().clamp(0, AUC_BINS - 1)
+                stats["auc_pos"] = torch.bincount(bins[targets == 1], minlength=AUC_BINS).float()
+                stats["auc_neg"] = torch.bincount(bins[targets == 0], minlength=AUC_BINS).float()
         return stats
 
     def decode(self, outputs: torch.Tensor, meta: dict[str, Any], options: dict[str, Any]) -> list[dict[str, Any]]:
@@ -263,6 +286,47 @@ class Sequence(Task):
             "a sequence model's outputs are read through its vocabulary, which core does not know",
             hint="its plugin's adapter should define decode(outputs, meta, options)",
         )
+
+
+#: Probability bins of the ROC AUC summed over batches (and processes): exact to about 1/1000.
+AUC_BINS = 1000
+#: The most classes whose confusion matrix goes into every epoch's record.
+MAX_CONFUSION = 50
+
+
+def confusion_metrics(confusion: torch.Tensor) -> dict[str, Any]:
+    """Balanced accuracy, macro-F1 and per-class precision, recall and F1 from a confusion matrix.
+
+    ``confusion[i, j]`` counts rows of class i predicted as j. A class absent from the split
+    has no recall and is left out of the averages; one never predicted has precision 0.
+    """
+    m = confusion.double().cpu()
+    hits = m.diag()
+    truth, predicted = m.sum(dim=1), m.sum(dim=0)
+    present = truth > 0
+    recall = hits / truth.clamp(min=1)
+    precision = hits / predicted.clamp(min=1)
+    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    rows = int(present.sum())
+    logged = {"confusion": m.long().tolist()} if len(m) <= MAX_CONFUSION else {}
+    return {
+        **logged,
+        "balanced_accuracy": float(recall[present].mean()) if rows else 0.0,
+        "macro_f1": float(f1[present].mean()) if rows else 0.0,
+        "precision": [round(float(v), 6) for v in precision],
+        "recall": [round(float(v), 6) if t else None for v, t in zip(recall, truth)],
+        "f1": [round(float(v), 6) if t else None for v, t in zip(f1, truth)],
+    }
+
+
+def binned_auc(positive: torch.Tensor, negative: torch.Tensor) -> float | None:
+    """The ROC AUC from histograms of the positive class's probability (ties within a bin count half)."""
+    pos, neg = positive.double().cpu(), negative.double().cpu()
+    total = float(pos.sum()) * float(neg.sum())
+    if not total:
+        return None
+    below = neg.cumsum(0) - neg  # negatives in lower bins
+    return float((pos * (below + 0.5 * neg)).sum()) / total
 
 
 _TASK_CLASSES: tuple[type[Task], ...] = (Regression, Binary, Multiclass, Sequence)

@@ -26,12 +26,14 @@ from zoo.checkpoint import non_finite, restore_weights
 from zoo.distributed import DistEnv
 from zoo.epoch import EpochContext, StopRequested
 from zoo.errors import TrainingError, UsageError, ZooError
+from zoo.localplugins import FIT_DISTRIBUTION
 from zoo.plan import Plan, make_plan
 from zoo.progress import Reporter
 from zoo.runconfig import RunOptions
 from zoo.runfolder import RunFolder, new_run_path
 from zoo.savepoints import SavePoints, improves
 from zoo.spec import ModelSpec
+from zoo.threads import check_threads, choose_threads, torch_threads
 from zoo.trainsetup import Setup, build, steps_per_epoch
 from zoo.trainstate import TrainProgress, restore_optimization
 
@@ -57,6 +59,7 @@ class Trainer:
         self.stop_requested = False
         self.status = "finished"
         self.stop_reason: str | None = None
+        self.threads: int | None = None  # torch's CPU threads for the epochs (choose_threads)
 
     def setup(self) -> None:
         plan = self.plan
@@ -83,6 +86,14 @@ class Trainer:
                 for callback in self.callbacks:
                     callback.on_resume(ends)
 
+    def choose_threads(self, given: int | None) -> int:
+        """torch's CPU threads for the epochs: ``given``, else ``threads.choose_threads`` on a lone CPU process."""
+        self.threads = given or torch.get_num_threads()
+        if given is None and self.parts.device.type == "cpu" and self.dist.world_size == 1:
+            rows = self.plan.hparams.batch_size or len(self.parts.bundle.train)
+            self.threads = choose_threads(sum(p.numel() for p in self.module.parameters()), rows)
+        return self.threads
+
     def _optimization(self) -> tuple[Any, Any, Any]:
         return self.parts.optimizer, self.parts.scheduler, self.parts.scaler
 
@@ -101,7 +112,7 @@ class Trainer:
             if plan.resume is not None:
                 # Drop records of epochs after the checkpoint (a crash between log and save).
                 state.history = self.folder.keep_metrics(state.epochs_done)
-            self.folder.write_config(self.parts.resolved_config(plan, dist.world_size))
+            self.folder.write_config({**self.parts.resolved_config(plan, dist.world_size), "threads": self.threads})
             self.reporter.header(plan, self.parts.device, self.parts.bundle, dist.world_size, self._optimizes())
             if self.parts.weights_transfer:
                 self.reporter.log(f"weights: {self.parts.weights_transfer}")
@@ -158,6 +169,8 @@ class Trainer:
         import shlex
 
         plan = self.plan
+        if plan.spec.distribution == FIT_DISTRIBUTION:  # a module of the user's: only Python has it
+            return f"zoo.fit(module, data, ..., resume={str(self.folder.path)!r})"
         words = ["zoo", "train", plan.spec.full_name, "--resume", str(self.folder.path)]
         if plan.given_data_dir is not None:
             words += ["--data-dir", str(plan.given_data_dir)]
@@ -280,6 +293,8 @@ class Trainer:
         self.reporter.end_epoch(record, self.plan.hparams.epochs, report)
         if stopped and self.stop_reason:
             more = " --early-stop 0" if self.plan.early_stop else ""
+            if more and self.plan.spec.distribution == FIT_DISTRIBUTION:
+                more = " with early_stop=0"
             self.reporter.log(
                 f"stopped after epoch {epoch + 1}: {self.stop_reason}; to train on: {self.resume_command()}{more}"
             )
@@ -344,7 +359,8 @@ def train_with(name: str, options: RunOptions, callbacks: Sequence[Callback] = (
     finished = False
     try:
         trainer.setup()
-        history = trainer.fit()
+        with torch_threads(trainer.choose_threads(check_threads(options.threads))):
+            history = trainer.fit()
         finished = True
     finally:
         dist.close(finished)

@@ -15,6 +15,17 @@ from zoo.data import DataBundle
 from zoo.tasks import class_names
 from zoo_tabular import strategies
 from zoo_tabular.datasets import prediction_features, prediction_meta, prediction_rows
+from zoo_tabular.tableio import (
+    chosen_metric,
+    csv_rows_by_name,
+    encode_rows,
+    example_rows,
+    row_cells,
+    table_form,
+    table_plan,
+    table_preprocessing,
+    text_cells,
+)
 
 
 class TabularAdapter(ModelAdapter):
@@ -32,6 +43,8 @@ class TabularAdapter(ModelAdapter):
         options: dict[str, Any],
         device: torch.device,
     ) -> list[dict[str, Any]]:
+        if "table" in meta:
+            return self._predict_table(model, inputs, meta, options, device)
         rows = [parse_numbers(text) for text in inputs]
         names = list(inputs)
         places = [f"input {text!r}" for text in inputs]
@@ -54,8 +67,54 @@ class TabularAdapter(ModelAdapter):
             results.append(result)
         return results
 
+    def _predict_table(
+        self,
+        model: nn.Module,
+        inputs: list[str],
+        meta: dict[str, Any],
+        options: dict[str, Any],
+        device: torch.device,
+    ) -> list[dict[str, Any]]:
+        """Raw rows (text and numbers, as in the training file) through the checkpoint's table plan."""
+        plan = table_plan(meta)
+        rows = [row_cells(plan, text_cells(text), f"input {text[:60]!r}") for text in inputs]
+        names, places = list(inputs), [f"input {text[:60]!r}" for text in inputs]
+        if options.get("csv"):
+            path, lines, csv_rows = csv_rows_by_name(options["csv"], plan)
+            rows += csv_rows
+            names += [f"{Path(path).name}:{line}" for line in lines]
+            places += [f"{path}, line {line}" for line in lines]
+        if not rows:
+            return []
+        x = encode_rows(plan, rows, places).to(device)
+        model.eval()
+        with torch.no_grad():
+            outputs = model(x).float().reshape(len(x), -1)
+        decoded = self.decode(outputs, meta, options)
+        return [
+            {"input": name, "values": [row.get(c, "") for c in plan.features], **result}
+            for name, row, result in zip(names, rows, decoded, strict=True)
+        ]
+
     def transforms(self, meta: dict[str, Any]) -> Callable[[Any], torch.Tensor]:
-        """Numbers text (the features, or every column of the training file) -> the standardized features."""
+        """Numbers text (the features, or every column of the training file) -> the standardized features.
+
+        A model of typed columns takes a raw row (text, a list of cells, or a mapping of column
+        names to cells) and gives the model's row: raw numbers and category indices.
+        """
+        if "table" in meta:
+            plan = table_plan(meta)
+
+            def encode(raw: Any) -> torch.Tensor:
+                place = f"input {str(raw)[:60]!r}"
+                if isinstance(raw, dict):
+                    row = {str(k): str(v) for k, v in raw.items()}
+                else:
+                    cells = text_cells(raw) if isinstance(raw, str) else [str(v) for v in raw]
+                    row = row_cells(plan, cells, place)
+                return encode_rows(plan, [row], [place])[0]
+
+            return encode
         prediction_meta(meta, 1)  # a damaged feature count or standardization fails here, by field
 
         def transform(raw: Any) -> torch.Tensor:
@@ -66,15 +125,31 @@ class TabularAdapter(ModelAdapter):
 
     # -- export and serving -----------------------------------------------------
     def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
-        """One field per feature, named after the training file's columns; the raw (unstandardized) values."""
+        """One field per feature, named after the training file's columns; the raw (unstandardized) values.
+
+        A model of typed columns takes one text row (``kind`` text) and lists its ``fields``: each
+        column's name, whether it is a number or a category, and the categories it knows.
+        """
+        if "table" in meta:
+            return table_form(table_plan(meta), meta, self.task == "binary")
         prediction_meta(meta, 1)  # a damaged feature count or standardization fails here, by field
         form = super().input_form(meta)
         form["label"] = meta.get("label", "")
         form["binary"] = self.task == "binary"
         return form
 
+    def example_batch(
+        self, meta: dict[str, Any], batch: int = 2, model: nn.Module | None = None
+    ) -> torch.Tensor:
+        """Typed columns: a row of medians and first categories, then one all missing (NaN, index 1)."""
+        if "table" not in meta:
+            return super().example_batch(meta, batch, model)
+        return example_rows(table_plan(meta), batch)
+
     def preprocessing(self, meta: dict[str, Any]) -> dict[str, Any]:
         """The training split's standardization, checked: a finite mean and positive std per feature."""
+        if "table" in meta:
+            return table_preprocessing(table_plan(meta))
         _, _, _, stats = prediction_meta(meta, 1)
         return {"standardize": {"mean": stats[0], "std": stats[1]}} if stats else {}
 
@@ -115,8 +190,40 @@ class LineAdapter(TabularAdapter):
         return text
 
 
-class ClassifierAdapter(TabularAdapter):
-    """``tabular.classifier``: class names from the training file, ``--top K`` for the K likeliest."""
+class ChosenMetric(TabularAdapter):
+    """A recipe's ``metric`` (``--metric NAME``) as the main metric: best epoch, early stopping, tune."""
+
+    chosen: tuple[str, str] | None = None
+    #: Metrics this adapter logs beyond its task's.
+    extra_metrics: tuple[str, ...] = ()
+
+    def check(self, hparams: dict[str, Any], config: dict[str, Any]) -> None:
+        self.chosen = chosen_metric(self.task_type, hparams.get("metric"), self.extra_metrics)
+
+    @property
+    def main_metric(self) -> tuple[str, str]:
+        return self.chosen or self.task_type.main_metric
+
+
+class ClassifierAdapter(ChosenMetric):
+    """``tabular.classifier``: class names from the training file, ``--top K`` for the K likeliest.
+
+    ``--class-weight auto`` reaches the loss through the model config's ``class_weight``.
+    """
+
+    weight: torch.Tensor | None = None
+
+    def check(self, hparams: dict[str, Any], config: dict[str, Any]) -> None:
+        super().check(hparams, config)
+        weights = config.get("class_weight")
+        self.weight = torch.tensor(weights, dtype=torch.float32) if weights else None
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.weight is None:
+            return super().loss(outputs, targets)
+        if self.weight.device != outputs.device:
+            self.weight = self.weight.to(outputs.device)
+        return nn.functional.cross_entropy(outputs.float(), targets, weight=self.weight)
 
     def input_form(self, meta: dict[str, Any]) -> dict[str, Any]:
         form = super().input_form(meta)
@@ -124,8 +231,10 @@ class ClassifierAdapter(TabularAdapter):
         return form
 
 
-class RegressorAdapter(TabularAdapter):
+class RegressorAdapter(ChosenMetric):
     """``tabular.regressor``: mean squared error picks the best epoch; MAE and R² are logged beside it."""
+
+    extra_metrics = ("mae", "r2")
 
     def batch_stats(
         self, outputs: torch.Tensor, targets: torch.Tensor, num_classes: int | None

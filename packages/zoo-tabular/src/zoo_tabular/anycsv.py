@@ -1,16 +1,18 @@
-"""Datasets for any CSV: a target column (class labels or numbers) and numeric features.
+"""Datasets for any CSV: a target column (class labels or numbers) and columns as they come.
 
 ``tabular.classifier`` and ``tabular.regressor`` read the user's file (``--data``): the
-target is ``--target`` (a header name or a 0-based index; default the last column),
-the features every other column, each of which must be numeric. Everything derived
-from the data goes into the checkpoint: class names, feature names, the training
-split's standardization (``data_meta``) and, for regression, the target's mean and
-scale (model config, so the model answers in the target's units). Errors name the
-file, line and column; every limit an error can hit is named in it.
+target is ``--target`` (a header name or a 0-based index; default the last column), and
+every other column is a feature by its content: numbers, categories (text, or numbers
+named by ``--categorical``), or left out (``--ignore``, an ID, constant, all missing).
+``zoo_tabular.encoding`` decides each column on the training rows; the decisions go into
+the checkpoint (``data_meta["table"]`` and the model's ``table`` config), so predict,
+serve and export take raw rows. Errors name the file, line and column; every limit an
+error can hit is named in it.
 """
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,42 +20,47 @@ from typing import Any
 import torch
 
 from zoo.data import DataBundle, DataRequest, TensorSplit
-from zoo.errors import DataError, UsageError
-from zoo_tabular.csvfile import Cells, is_number, read_cells, to_number
-from zoo_tabular.datasets import (
-    DIABETES_FILE,
-    check_folds,
-    fold_indices,
-    label_index,
-    split_indices,
-    standardizer,
-)
+from zoo.errors import DataError, NeedsDataError, UsageError
+from zoo.metadata import check_labels
+from zoo_tabular.balance import imbalance
+from zoo_tabular.columns import ColumnTable, as_tensor, number_key, read_columns, table_of
+from zoo_tabular.datasets import DIABETES_FILE, check_folds, fold_indices, split_indices
+from zoo_tabular.encoding import TablePlan, encode_table, plan_table
 from zoo_tabular.plugin import ANY_CSV_OPTIONS as OPTIONS
 
 #: Most classes a classifier's target may hold; more is almost always a numeric target.
 MAX_CLASSES = 1_000
-#: Cells read as a missing value (and refused with their place) rather than as text.
-MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-nan"})
+#: Regression targets beyond this magnitude would overflow a float32 squared error.
+SAFE_TARGET = 1e15
+ENCODINGS = ("embedding", "onehot")
 
 
 def load_classifier(request: DataRequest) -> DataBundle:
     """``--data FILE.csv`` (default: the bundled diabetes data) with class labels in ``--target``."""
     path = _option(request, "data")
     if path:
-        return classes_bundle(read_cells(path, _option(request, "delimiter")), request)
+        return classes_bundle(_read(path, request), request)
     with resources.as_file(resources.files("zoo_tabular") / "data" / DIABETES_FILE) as shipped:
-        return classes_bundle(read_cells(shipped), request, source=f"bundled {DIABETES_FILE}")
+        return classes_bundle(_read(shipped, request), request, source=f"bundled {DIABETES_FILE}")
 
 
 def load_regressor(request: DataRequest) -> DataBundle:
     """``--data FILE.csv`` with a numeric ``--target``; there is no default file."""
     path = _option(request, "data")
     if not path:
-        raise UsageError(
+        raise NeedsDataError(
             "tabular.regressor needs a CSV file: --data FILE.csv",
             hint="zoo train tabular.regressor --data FILE.csv --target COLUMN (default: the last column)",
         )
-    return values_bundle(read_cells(path, _option(request, "delimiter")), request)
+    return values_bundle(_read(path, request), request)
+
+
+def _read(path: str | Path, request: DataRequest) -> ColumnTable:
+    most = int(_option(request, "max_categories"))
+    if most < 2:
+        raise UsageError(f"--max-categories must be at least 2, got {most}")
+    na = [v.strip() for v in str(_option(request, "na_values")).split(",") if v.strip()]
+    return read_columns(path, str(_option(request, "delimiter")), na, max(most, MAX_CLASSES))
 
 
 def sample_classifier(request: DataRequest) -> DataBundle:
@@ -75,11 +82,11 @@ def sample_regressor(request: DataRequest) -> DataBundle:
     )
 
 
-def _generated(x: list[list[float]], target: list[str]) -> Cells:
+def _generated(x: list[list[float]], target: list[str]) -> ColumnTable:
     width = len(x[0])
     header = [f"x{i + 1}" for i in range(width)] + ["y"]
     rows = [[f"{v:.6g}" for v in row] + [t] for row, t in zip(x, target, strict=True)]
-    return Cells("generated", rows, list(range(2, len(rows) + 2)), header, ",")
+    return table_of("generated", header, rows)
 
 
 def _option(request: DataRequest, key: str) -> Any:
@@ -87,95 +94,154 @@ def _option(request: DataRequest, key: str) -> Any:
     return OPTIONS[key] if value is None else value
 
 
-def classes_bundle(cells: Cells, request: DataRequest, source: str | None = None) -> DataBundle:
+def target_index(table: ColumnTable, request: DataRequest) -> int:
+    """``--target`` (or its alias ``--label-column``): a header name or a 0-based index."""
+    wanted, alias = _option(request, "target"), _option(request, "label_column")
+    if alias not in ("", None) and wanted not in ("", None) and str(alias) != str(wanted):
+        raise UsageError(
+            f"--target {wanted!r} and --label-column {alias!r} disagree",
+            hint="--label-column is another name for --target: give one of them",
+        )
+    wanted = wanted if wanted not in ("", None) else alias
+    width = table.width
+    if width < 2:
+        raise DataError("has a single column: a feature column and a target column are needed", table.path)
+    if wanted in ("", None):
+        return width - 1
+    text = str(wanted).strip()
+    if table.header and text in table.names:
+        return table.names.index(text)
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if not -width <= index < width:
+            raise UsageError(
+                f"--target {wanted} is out of range: {table.path} has {width} columns",
+                hint=f"use 0..{width - 1}, -1 for the last, or a header name",
+            )
+        return index % width
+    known = ", ".join(table.names) if table.header else "the file has no header row"
+    raise UsageError(f"--target {wanted!r} is not a column of {table.path}", hint=f"columns: {known[:400]}")
+
+
+def _missing_target(table: ColumnTable, target: int, rows: list[int]) -> None:
+    if rows:
+        line = table.lines[rows[0]]
+        raise DataError(
+            f"missing target value in column {table.names[target]!r} ({len(rows)} row(s))",
+            table.path,
+            line,
+            target + 1,
+            hint="fill or remove the rows without a target",
+        )
+
+
+def classes_bundle(table: ColumnTable, request: DataRequest, source: str | None = None) -> DataBundle:
     """A classification bundle: class indices as targets, the class names in ``meta["classes"]``."""
-    target = label_index(cells, _option(request, "target"), flag="--target")
-    features = _features(cells, target)
-    raw = [_target_cell(cells, row, line, target) for row, line in zip(cells.rows, cells.lines)]
-    classes = _class_names(raw)
-    name = cells.names()[target]
+    target = target_index(table, request)
+    column = table.columns[target]
+    name = table.names[target]
+    if column.hashed:
+        raise DataError(
+            f"target column {name!r} has more than {MAX_CLASSES:,} distinct values, more than the "
+            f"{MAX_CLASSES:,} classes tabular.classifier takes",
+            table.path,
+            hint="for a numeric target use tabular.regressor",
+        )
+    if column.numbers is not None:
+        values = as_tensor(column.numbers)
+        _missing_target(table, target, values.isnan().nonzero().flatten().tolist())
+        distinct = values.unique()
+        raw_keys = [number_key(float(v)) for v in distinct]
+        y_raw = torch.searchsorted(distinct, values)
+    else:
+        codes = as_tensor(column.codes).long()
+        _missing_target(table, target, (codes < 0).nonzero().flatten().tolist())
+        raw_keys, y_raw = list(column.vocab), codes
+    known = (request.meta or {}).get("classes") if "table" in (request.meta or {}) else None
+    classes = _class_names(raw_keys) if known is None else [str(c) for c in known]
+    check_labels(classes, f"target column {name!r}", table.path)
+    unknown = sorted(set(raw_keys) - set(classes))
+    if unknown:
+        raise DataError(
+            f"target column {name!r} holds {', '.join(map(repr, unknown[:5]))}, not a class the model knows",
+            table.path,
+            hint="the model's classes: " + ", ".join(classes)[:300],
+        )
+    if known is not None:  # data read again for a checkpoint: its classes, in its order
+        y = torch.tensor([classes.index(k) for k in raw_keys], dtype=torch.int64)[y_raw]
+        meta = {"classes": classes, "binary": False}
+        return _bundle(table, request, target, y, None, meta, source, num_classes=len(classes))
     if len(classes) == 1:
         raise DataError(
             f"target column {name!r} holds one value ({classes[0]!r}) in every row: "
             "there is nothing to tell apart",
-            cells.path,
+            table.path,
             hint="choose the column to predict with --target",
         )
     if len(classes) > MAX_CLASSES:
         raise DataError(
             f"target column {name!r} has {len(classes):,} distinct values, more than the {MAX_CLASSES:,} "
             "classes tabular.classifier takes",
-            cells.path,
+            table.path,
             hint="for a numeric target use tabular.regressor",
         )
-    index = {c: i for i, c in enumerate(classes)}
-    y = torch.tensor([index[_class_key(v)] for v in raw], dtype=torch.int64)
+    order = torch.tensor([classes.index(k) for k in raw_keys], dtype=torch.int64)
+    y = order[y_raw]
     counts = torch.bincount(y, minlength=len(classes))
     for i in (counts == 1).nonzero().flatten().tolist():
-        line = cells.lines[int((y == i).nonzero()[0])]
+        line = table.lines[int((y == i).nonzero()[0])]
         raise DataError(
             f"class {classes[i]!r} of {name!r} has a single row (line {line}): "
             "it cannot be both learnt and checked",
-            cells.path,
+            table.path,
             hint="add rows of that class or remove that row",
         )
     meta = {"classes": classes, "binary": False}
-    return _bundle(cells, request, features, target, y, y, meta, "classes", source, num_classes=len(classes))
+    return _bundle(table, request, target, y, y, meta, source, num_classes=len(classes))
 
 
-def values_bundle(cells: Cells, request: DataRequest, source: str | None = None) -> DataBundle:
+def values_bundle(table: ColumnTable, request: DataRequest, source: str | None = None) -> DataBundle:
     """A regression bundle: the numeric target as (N, 1) floats; its mean and scale go to the model."""
-    target = label_index(cells, _option(request, "target"), flag="--target")
-    features = _features(cells, target)
-    name = cells.names()[target]
-    values = []
-    for row, line in zip(cells.rows, cells.lines):
-        cell = _target_cell(cells, row, line, target)
-        if not is_number(cell):
-            raise DataError(
-                f"{cell!r} in target column {name!r} is not a number",
-                cells.path,
-                line,
-                target + 1,
-                hint="tabular.regressor predicts numbers; for class labels use tabular.classifier",
-            )
-        values.append(to_number(cell, cells.path, line, target + 1, name))
-    y = torch.tensor(values, dtype=torch.float64).reshape(-1, 1)
-    if bool((y == y[0]).all()):
+    target = target_index(table, request)
+    column = table.columns[target]
+    name = table.names[target]
+    if column.numbers is None:
+        line, cell = column.first_text or (table.lines[0], "")
         raise DataError(
-            f"target column {name!r} is {values[0]:g} in every row: there is nothing to fit",
-            cells.path,
+            f"{cell!r} in target column {name!r} is not a number",
+            table.path,
+            line,
+            target + 1,
+            hint="tabular.regressor predicts numbers; for class labels use tabular.classifier",
+        )
+    values = as_tensor(column.numbers)
+    _missing_target(table, target, values.isnan().nonzero().flatten().tolist())
+    if not column.largest <= SAFE_TARGET:
+        raise DataError(
+            f"target column {name!r} holds {column.largest:.4g}, beyond the {SAFE_TARGET:.0e} whose squared "
+            "error 32-bit training can hold",
+            table.path,
+            column.largest_line,
+            target + 1,
+            hint="rescale the target (e.g. predict thousands instead of units)",
+        )
+    if bool((values == values[0]).all()):
+        raise DataError(
+            f"target column {name!r} is {values[0].item():g} in every row: there is nothing to fit",
+            table.path,
             hint="choose the column to predict with --target",
         )
-    return _bundle(cells, request, features, target, y.float(), None, {"binary": False}, "values", source)
+    y = values.float().reshape(-1, 1)
+    return _bundle(table, request, target, y, None, {"binary": False}, source)
 
 
-def _bundle(
-    cells: Cells,
-    request: DataRequest,
-    features: list[int],
-    target: int,
-    y: torch.Tensor,
-    strata: torch.Tensor | None,
-    meta: dict[str, Any],
-    kind: str,
-    source: str | None,
-    num_classes: int | None = None,
-) -> DataBundle:
-    """Split (stratified by class when ``strata``), standardize on the training rows, describe."""
-    names = cells.names()
-    x = torch.tensor(
-        [
-            [to_number(row[i], cells.path, line, i + 1, names[i]) for i in features]
-            for row, line in zip(cells.rows, cells.lines)
-        ],
-        dtype=torch.float32,
-    )
+def _split(
+    table: ColumnTable, request: DataRequest, y: torch.Tensor, strata: torch.Tensor | None, where: str
+) -> tuple[torch.Tensor, torch.Tensor, float, int, int]:
     fraction = float(_option(request, "val_fraction"))
     if not 0.0 <= fraction < 1.0:
         raise UsageError(f"--val-fraction must be at least 0 and below 1, got {fraction}")
     folds, fold = int(_option(request, "folds")), int(_option(request, "fold"))
-    where = source or cells.path
     labels = (strata if strata is not None else torch.zeros(len(y))).float()
     if folds > 1:
         check_folds(folds, fold, len(y), True, where=where)
@@ -185,17 +251,45 @@ def _bundle(
     if len(train_idx) == 0 or (fraction > 0 and len(val_idx) == 0):
         raise DataError(
             f"has {len(y)} row(s): too few for a training and a validation split",
-            cells.path,
+            table.path,
             hint="add rows, or train on every row with --val-fraction 0",
         )
-    config: dict[str, Any] = {"in_features": len(features)}
-    stats = None
-    if bool(_option(request, "standardize")):
-        mean, std = standardizer(x[train_idx])
-        x = (x - mean) / std
-        stats = {"mean": mean.tolist(), "std": std.tolist()}
-    if num_classes is not None:
+    return train_idx, val_idx, fraction, folds, fold
+
+
+def _bundle(
+    table: ColumnTable,
+    request: DataRequest,
+    target: int,
+    y: torch.Tensor,
+    strata: torch.Tensor | None,
+    meta: dict[str, Any],
+    source: str | None,
+    num_classes: int | None = None,
+) -> DataBundle:
+    """Split (stratified by class when ``strata``), decide the columns on the training rows, describe."""
+    where = source or table.path
+    train_idx, val_idx, fraction, folds, fold = _split(table, request, y, strata, where)
+    encoding = str(_option(request, "encoding"))
+    if encoding not in ENCODINGS:
+        raise UsageError(f"unknown --encoding {encoding!r}", hint="choose embedding or onehot")
+    saved = (request.meta or {}).get("table")
+    if saved is not None:  # data read again for a checkpoint: its own encodings
+        plan = TablePlan.from_meta(saved)
+        x = encode_table(plan, table)
+    else:
+        plan, x = plan_table(table, target, train_idx, request.options)
+    if not bool(_option(request, "standardize")):
+        plan.mean, plan.std = [0.0] * len(plan.numeric), [1.0] * len(plan.numeric)
+    config: dict[str, Any] = {"in_features": len(plan.features), "table": plan.model_config(encoding)}
+    notes = ["stratified" if strata is not None else "", f"fold {fold + 1} of {folds}" if folds > 1 else ""]
+    fit_idx = train_idx
+    if num_classes is not None and saved is not None:
         config["num_classes"] = num_classes
+    elif num_classes is not None:
+        config["num_classes"] = num_classes
+        config["class_weight"], fit_idx, note = imbalance(request, y, train_idx, num_classes)
+        notes.append(note)
     else:
         # The builder scales the model's output with these; data_meta records them for an
         # export, which leaves the scaling to its consumer (see RegressorAdapter.export_module).
@@ -211,37 +305,31 @@ def _bundle(
     if folds > 1:
         split_meta.update(fold=fold, folds=folds, val_rows=val_idx.tolist())
     meta = {
-        "source": source or Path(cells.path).name,
-        "features": len(features),
-        "feature_names": [names[i] for i in features],
-        "label": names[target],
+        "source": source or Path(table.path).name,
+        "features": len(plan.features),
+        "feature_names": plan.features,
+        "label": table.names[target],
         "label_index": target,
-        "columns": cells.width,
+        "columns": table.width,
         **meta,
-        "standardize": stats,
+        "table": plan.to_meta(),
         "split": split_meta,
     }
-    what = f"{num_classes} classes" if num_classes is not None else f"numeric target {names[target]!r}"
-    notes = ", ".join(
-        n
-        for n in (
-            "stratified" if strata is not None else "",
-            f"fold {fold + 1} of {folds}" if folds > 1 else "",
-        )
-        if n
-    )
+    what = f"{num_classes} classes" if num_classes is not None else f"numeric target {table.names[target]!r}"
+    shown = ", ".join(n for n in notes if n)
     description = (
-        f"{where}: {len(y)} rows, {len(features)} feature(s), {what}; {len(train_idx)} training rows, "
+        f"{where}: {table.rows} rows, {len(plan.features)} feature(s), {what}; "
+        f"{len(train_idx)} training rows, "
         + (
             f"{len(val_idx)} validation rows"
             if len(val_idx)
             else "no validation split (metrics on the training rows)"
         )
-        + (f" ({notes})" if notes else "")
-        + ("; standardized" if stats else "")
+        + (f" ({shown})" if shown else "")
+        + "".join(f"\n  {line}" for line in plan.describe())
     )
     return DataBundle(
-        train=TensorSplit(x[train_idx], y[train_idx]),
+        train=TensorSplit(x[fit_idx], y[fit_idx]),
         val=TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None,
         meta=meta,
         config=config,
@@ -250,68 +338,18 @@ def _bundle(
     )
 
 
-def _features(cells: Cells, target: int) -> list[int]:
-    """Every column but the target; a column holding text is refused by name (one error for all of them)."""
-    names = cells.names()
-    columns = [i for i in range(cells.width) if i != target]
-    text: list[str] = []
-    first: tuple[int, int, str] | None = None
-    for i in columns:
-        for row, line in zip(cells.rows, cells.lines):
-            cell = row[i]
-            if cell.lower() not in MISSING and not is_number(cell):
-                text.append(repr(names[i]))
-                first = first or (line, i + 1, cell)
-                break
-    if first is not None:
-        line, column, cell = first
-        raise DataError(
-            f"feature column(s) {', '.join(text)} hold text ({cell!r} here): the features must be numbers",
-            cells.path,
-            line,
-            column,
-            hint="drop those columns or encode them as numbers (one 0/1 column per category), "
-            "or choose another target with --target",
-        )
-    for i in columns:
-        for row, line in zip(cells.rows, cells.lines):
-            if row[i].lower() in MISSING:
-                shown = "empty" if not row[i] else repr(row[i])
-                raise DataError(
-                    f"missing value ({shown}) in column {names[i]!r}",
-                    cells.path,
-                    line,
-                    i + 1,
-                    hint="fill or remove the rows with missing values",
-                )
-    return columns
-
-
-def _target_cell(cells: Cells, row: list[str], line: int, target: int) -> str:
-    cell = row[target]
-    if cell.lower() in MISSING:
-        shown = "empty" if not cell else repr(cell)
-        raise DataError(
-            f"missing target value ({shown}) in column {cells.names()[target]!r}",
-            cells.path,
-            line,
-            target + 1,
-            hint="fill or remove the rows without a target",
-        )
-    return cell
-
-
-def _class_key(cell: str) -> str:
-    """A label's class name: numbers by value (``1`` and ``1.0`` are one class), text as written."""
-    return f"{float(cell):g}" if is_number(cell) else cell
-
-
-def _class_names(raw: list[str]) -> list[str]:
+def _class_names(keys: list[str]) -> list[str]:
     """Sorted class names: numerically when every label is a number, else as text."""
-    keys = {_class_key(v) for v in raw}
-    if all(is_number(k) for k in keys):
+    if all(_is_number(k) for k in keys):
         return sorted(keys, key=float)
     return sorted(keys)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _target_scale(y: torch.Tensor) -> tuple[float, float]:

@@ -3,20 +3,24 @@
 Pure Python on purpose: the file is checked cell by cell, so a bad value is reported
 where it is (``data.csv, line 12, column 3: 'abc' is not a number``) instead of as a
 parser traceback. Delimiters (comma, semicolon, tab) and a header row are detected;
-``.gz`` files are read transparently.
+``.gz`` files are read transparently. The file is streamed: a chunk of bytes, a line
+and a row at a time, each capped before the next is read, so the memory a file costs
+is the rows a caller keeps, never the text.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from zoo.errors import DataError
-from zoo.readfile import decode_utf8, gunzip, is_gzip, read_bytes, read_maybe_gzipped
+from zoo.readfile import CHUNK, gunzip_chunks, is_gzip, limit, open_regular, read_bytes, too_large
 
 #: The largest float32: a larger value would become infinity once the data is a tensor.
 FLOAT32_MAX = 3.4028234663852886e38
@@ -24,6 +28,9 @@ FLOAT32_MAX = 3.4028234663852886e38
 MAX_COLUMNS = 10_000
 MAX_ROWS = 2_000_000
 MAX_CELLS = 20_000_000
+#: Most lines a file may hold, blank and ``#`` lines included, and the longest line, in characters.
+MAX_LINES = 4_000_000
+MAX_LINE_CHARS = 4_000_000
 DELIMITERS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";"}
 
 
@@ -54,21 +61,6 @@ Cells = Grid[str]
 Table = Grid[float]
 
 
-def _read_text(path: Path) -> str:
-    """The file as text: a regular file only, inflated when gzip, both under the data-set limit."""
-    what = "a CSV data file"
-    if path.suffix == ".gz":
-        raw = read_bytes(path, "data", what)
-        if not is_gzip(raw):
-            raise DataError(
-                "ends in .gz but is not gzip data", path, hint="rename it, or compress it with gzip"
-            )
-        raw = gunzip(raw, path, "data", what)
-    else:
-        raw = read_maybe_gzipped(path, "data", what)
-    return decode_utf8(raw, path, hint="save the file as UTF-8 CSV")
-
-
 def is_number(cell: str) -> bool:
     """Whether Python reads ``cell`` as a float (``nan`` and ``inf`` included)."""
     try:
@@ -85,75 +77,207 @@ def sniff_delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def read_cells(path: str | Path, delimiter: str = "") -> Cells:
-    """Every non-blank row's cells, stripped; raise DataError at the first malformed row.
+def _chunks(path: Path) -> Iterator[bytes]:
+    """The file's bytes in pieces, inflated when gzip, never more than the data-set cap in all.
+
+    A plain file is read a chunk at a time; a gzip file (by magic bytes or a ``.gz`` name)
+    is read whole, compressed, and inflated a chunk at a time, so neither is ever held
+    inflated in memory.
+    """
+    what = "a CSV data file"
+    cap = limit("data")
+    with open_regular(path, what) as handle:
+        head = handle.read(2) or b""
+        gz = is_gzip(head)
+        if path.suffix == ".gz" and not gz:
+            raise DataError(
+                "ends in .gz but is not gzip data", path, hint="rename it, or compress it with gzip"
+            )
+        if not gz:
+            total = len(head)
+            yield head
+            while True:
+                try:
+                    block = handle.read(CHUNK)
+                except OSError as exc:
+                    raise DataError(f"cannot be read: {exc.strerror or exc}", path) from None
+                if not block:
+                    return
+                total += len(block)
+                if total > cap:
+                    raise too_large(path, what, cap)
+                yield block
+    raw = read_bytes(path, "data", what)
+    total = 0
+    for piece in gunzip_chunks(raw, path):
+        total += len(piece)
+        if total > cap:
+            raise too_large(path, what, cap, inflated=True)
+        yield piece
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines (ends kept) as UTF-8 text; each line and the line count are capped as read."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    count = 0
+    first = True
+    for chunk in _chunks(path):
+        try:
+            text = decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            line = count + pending.count("\n") + chunk[: int(exc.start)].count(b"\n") + 1
+            bad = chunk[int(exc.start) : int(exc.end)].hex(" ")
+            raise DataError(
+                f"not valid UTF-8: byte 0x{bad}", path, line, hint="save the file as UTF-8 CSV"
+            ) from None
+        if first and text:
+            text, first = text.removeprefix("\ufeff"), False
+        parts = (pending + text).split("\n")
+        pending = parts.pop()
+        for part in parts:
+            count += 1
+            _check_line(part, count, path)
+            yield part + "\n"
+        _check_line(pending, count + 1, path)
+    if pending:
+        _check_line(pending, count + 1, path)
+        yield pending
+
+
+def _check_line(text: str, number: int, path: Path) -> None:
+    if number > MAX_LINES:
+        raise DataError(
+            f"has more than {MAX_LINES:,} lines (blank and # lines count too)",
+            path,
+            hint="train on a sample of the rows",
+        )
+    if len(text) > MAX_LINE_CHARS:
+        raise DataError(
+            f"has a line longer than {MAX_LINE_CHARS:,} characters",
+            path,
+            number,
+            hint="one row per line is expected; check the line ends and the quotes",
+        )
+
+
+@dataclass
+class Rows:
+    """A CSV file being read: its header, delimiter and width, and the rows still to come."""
+
+    path: str
+    header: list[str] | None
+    delimiter: str
+    width: int
+    rows: Iterator[tuple[int, list[str]]]
+
+    def names(self) -> list[str]:
+        return list(self.header) if self.header else [f"column {i + 1}" for i in range(self.width)]
+
+
+def iter_rows(path: str | Path, delimiter: str = "") -> Rows:
+    """Stream a CSV's non-blank, non-comment rows as (line, stripped cells), checked as they come.
 
     The first row is a header when none of its cells is a number. Lines starting with
-    ``#`` are comments. Every row must have as many cells as the first one, and the file
-    may hold at most :data:`MAX_COLUMNS` columns, :data:`MAX_ROWS` rows and
-    :data:`MAX_CELLS` cells, so a few bytes can never make a table of gigabytes.
+    ``#`` are comments. A line with more delimiters than :data:`MAX_COLUMNS` allows is
+    refused before it is split, every row must have as many cells as the first one, and at
+    most :data:`MAX_ROWS` rows and :data:`MAX_CELLS` cells are read, so a few bytes can
+    never make a table of gigabytes.
     """
     path = Path(path).expanduser()
-    text = _read_text(path)
     if delimiter:
         if delimiter not in DELIMITERS:
             raise DataError(f"unknown delimiter {delimiter!r}", hint="use ',', ';' or 'tab'")
         delimiter = DELIMITERS[delimiter]
-    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), None)
+    lines = _lines(path)
+    ahead: list[str] = []
+    for text in lines:
+        ahead.append(text)
+        if text.strip() and not text.lstrip().startswith("#"):
+            break
+    first = next((t for t in reversed(ahead) if t.strip() and not t.lstrip().startswith("#")), None)
     if first is None:
         raise DataError("is empty (no rows of data)", path, hint="a CSV with one row per sample is expected")
     delim = delimiter or sniff_delimiter(first)
+    reader = csv.reader(_column_capped(itertools.chain(ahead, lines), delim, path), delimiter=delim)
+    stream = _rows(reader, path, delim)
+    try:
+        line, cells = next(stream)
+    except StopIteration:
+        raise DataError("is empty (no rows of data)", path) from None
+    width = len(cells)
+    header = None
+    if not any(is_number(c) for c in cells):
+        header = cells
+        rest: Iterator[tuple[int, list[str]]] = stream
+    else:
+        rest = itertools.chain([(line, cells)], stream)
+    return Rows(str(path), header, delim, width, _width_checked(rest, width, path, delim))
 
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    header: list[str] | None = None
-    width = 0
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+
+def _column_capped(lines: Iterator[str], delim: str, path: Path) -> Iterator[str]:
+    for number, text in enumerate(lines, start=1):
+        if text.count(delim) >= MAX_COLUMNS:
+            raise DataError(
+                f"has {text.count(delim) + 1:,} columns, more than the {MAX_COLUMNS:,} zoo reads "
+                f"(counted as {_name(delim)}s in the line, before it is split)",
+                path,
+                number,
+                hint="keep the columns the model should see",
+            )
+        yield text
+
+
+def _rows(reader: Any, path: Path, delim: str) -> Iterator[tuple[int, list[str]]]:
     line = 0
     while True:
         try:
             cells = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
             raise DataError(f"is not valid CSV: {exc}", path, line + 1, hint="check the quotes") from None
-        line_start = line + 1
+        start = line + 1
         line = reader.line_num
         cells = [c.strip() for c in cells]
-        if not any(cells) or cells[0].startswith("#"):
-            continue
-        if not width:
-            width = len(cells)
-            if width > MAX_COLUMNS:
-                raise DataError(
-                    f"has {width:,} columns, more than the {MAX_COLUMNS:,} zoo reads",
-                    path,
-                    line_start,
-                    hint="keep the columns the model should see",
-                )
-            if not any(is_number(c) for c in cells):
-                header = cells
-                continue
+        if any(cells) and not cells[0].startswith("#"):
+            yield start, cells
+
+
+def _width_checked(
+    rows: Iterator[tuple[int, list[str]]], width: int, path: Path, delim: str
+) -> Iterator[tuple[int, list[str]]]:
+    most = min(MAX_ROWS, MAX_CELLS // max(width, 1))
+    for count, (line, cells) in enumerate(rows, start=1):
         if len(cells) != width:
             raise DataError(
                 f"has {len(cells)} values but the first row has {width}",
                 path,
-                line_start,
+                line,
                 hint=f"every row needs the same number of {_name(delim)}-separated values",
             )
-        if len(rows) >= MAX_ROWS or (len(rows) + 1) * width > MAX_CELLS:
+        if count > most:
             raise DataError(
-                f"has more than {min(MAX_ROWS, MAX_CELLS // width):,} rows of {width} columns "
+                f"has more than {most:,} rows of {width} columns "
                 f"(zoo reads at most {MAX_ROWS:,} rows and {MAX_CELLS:,} cells)",
                 path,
-                line_start,
+                line,
                 hint="train on a sample of the rows",
             )
+        yield line, cells
+
+
+def read_cells(path: str | Path, delimiter: str = "") -> Cells:
+    """Every row's cells as text (see :func:`iter_rows`); a header with no rows is an error."""
+    stream = iter_rows(path, delimiter)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    for line, cells in stream.rows:
         rows.append(cells)
-        lines.append(line_start)
+        lines.append(line)
     if not rows:
-        raise DataError("has a header but no rows of data", path)
-    return Cells(str(path), rows, lines, header, delim)
+        raise DataError("has a header but no rows of data", stream.path)
+    return Cells(stream.path, rows, lines, stream.header, stream.delimiter)
 
 
 def to_number(

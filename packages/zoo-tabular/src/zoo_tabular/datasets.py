@@ -1,10 +1,11 @@
 """Dataset loaders: a CSV (shipped toy data or the user's file) becomes a DataBundle.
 
-Every loader reads the same options: ``data`` (a CSV path), ``label_column``
-(default: the last), ``delimiter`` (default: detected), ``val_fraction`` and
-``standardize``. The split is deterministic for a seed and stratified for 0/1
-labels; standardization statistics come from the training split only and travel in
-``DataBundle.meta`` so that prediction applies the same transform.
+Every loader reads the same options: ``data`` (a CSV path), ``target`` (or
+its older name ``label_column``; default: the last column), ``delimiter``
+(default: detected), ``val_fraction`` and ``standardize``. The split is
+deterministic for a seed and stratified for 0/1 labels; standardization
+statistics come from the training split only and travel in ``DataBundle.meta``
+so that prediction applies the same transform.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from zoo.adapter import standardization
+from zoo.adapter import median_row, standardization
 from zoo.data import DataBundle, DataRequest, TensorSplit
 from zoo.errors import DataError, UsageError
 from zoo.metadata import MAX_FEATURES
@@ -103,7 +104,7 @@ def load_csv(
     model's input from them (``in_features`` as data-derived config).
     """
     cells = read_cells(path, str(_option(request, "delimiter") or ""))
-    label = label_index(cells, _option(request, "label_column"))
+    label = label_index(cells, *_target(request))
     names = cells.names()
     feature_cols = [i for i in range(cells.width) if i != label]
     sized = n_features is None
@@ -116,7 +117,7 @@ def load_csv(
             f"has {len(feature_cols)} feature column(s) plus the label, but {model} takes {n_features}",
             cells.path,
             hint=f"{model} needs {n_features} numeric feature column(s) and one label column "
-            f"(the last, or choose it with --label-column); {OTHER_MODELS}",
+            f"(the last, or choose it with --target); {OTHER_MODELS}",
         )
     table = as_table(cells, hint=f"{model} reads numbers only; {OTHER_MODELS}")
     data = torch.tensor(table.rows, dtype=torch.float64)
@@ -144,6 +145,7 @@ def load_csv(
         )
 
     stats = None
+    example = median_row(x[train_idx])  # the row serve's form starts from
     if bool(_option(request, "standardize")):
         mean, std = standardizer(x[train_idx])
         x = (x - mean) / std
@@ -171,6 +173,7 @@ def load_csv(
         "columns": table.width,
         "binary": binary,
         "standardize": stats,
+        "example": example,
         "split": split_meta,
     }
     held_out = (
@@ -190,7 +193,18 @@ def load_csv(
     return DataBundle(train=train, val=val, meta=meta, description=description, config=config)
 
 
-def label_index(table: Table | Cells, wanted: Any, flag: str = "--label-column") -> int:
+def _target(request: DataRequest) -> tuple[Any, str]:
+    """``--target``, or ``--label-column`` (another name for it), with the flag that gave it."""
+    target, alias = _option(request, "target"), _option(request, "label_column")
+    if target not in ("", None) and alias not in ("", None) and str(target) != str(alias):
+        raise UsageError(
+            f"--target {target!r} and --label-column {alias!r} disagree",
+            hint="--label-column is another name for --target: give one of them",
+        )
+    return (target, "--target") if target not in ("", None) else (alias, "--label-column")
+
+
+def label_index(table: Table | Cells, wanted: Any, flag: str = "--target") -> int:
     """The label column: a header name or a 0-based index (negative counts from the end).
 
     ``flag`` is the option that chose it, as the errors name it.
@@ -225,7 +239,7 @@ def check_binary(table: Table, label: int) -> None:
                 table.path,
                 line,
                 label + 1,
-                hint=f"binary models need a 0/1 label column (choose it with --label-column); {OTHER_MODELS}",
+                hint=f"binary models need a 0/1 label column (choose it with --target); {OTHER_MODELS}",
             )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import UsageError
@@ -73,11 +75,84 @@ def _relu_stack(in_features: int, hidden: Sequence[int], out_features: int, what
     return nn.Sequential(*layers)
 
 
+def embedding_size(count: int) -> int:
+    """fastai's rule of thumb for an embedding's width from a column's category count."""
+    return min(600, round(1.6 * count**0.56))
+
+
+class TableNet(nn.Module):
+    """Raw table rows in, scores out: imputation, standardization and categories happen inside.
+
+    The input is (N, numeric + categorical) floats: the raw numbers, NaN where a cell is
+    missing, then one category index per categorical column. Missing numbers become the
+    training median plus a 0/1 indicator; numbers are standardized with the training
+    split's mean and scale; each category index is embedded (or one-hot encoded), an
+    index outside the column's range reading as "unknown" (0). Keeping this in the model
+    is what lets an exported graph and ``/v2`` take raw rows.
+    """
+
+    median: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    indicator: torch.Tensor
+    cards: torch.Tensor
+
+    def __init__(self, table: dict[str, Any], hidden: Sequence[int], out_features: int) -> None:
+        super().__init__()
+        k = int(table["numeric"])
+        cards = [int(c) for c in table["categories"]]
+        self.numeric = k
+        for key in ("median", "mean", "std"):
+            self.register_buffer(
+                key, torch.tensor(table[key], dtype=torch.float32).reshape(k), persistent=False
+            )
+        self.register_buffer(
+            "indicator", torch.tensor(table["indicator"], dtype=torch.int64), persistent=False
+        )
+        self.register_buffer("cards", torch.tensor(cards, dtype=torch.float32), persistent=False)
+        self.onehot = table.get("encoding", "embedding") == "onehot"
+        if self.onehot:
+            self.embeddings = nn.ModuleList()
+            for i, c in enumerate(cards):
+                self.register_buffer(f"eye{i}", torch.eye(c), persistent=False)
+            width = sum(cards)
+        else:
+            self.embeddings = nn.ModuleList(nn.Embedding(c, embedding_size(c)) for c in cards)
+            width = sum(embedding_size(c) for c in cards)
+        self.net = _relu_stack(k + len(self.indicator) + width, hidden, out_features, "")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.numeric
+        raw = x[:, :k]
+        missing = torch.isnan(raw)
+        filled = torch.where(missing, self.median, raw)
+        parts = [(filled - self.mean) / self.std, missing[:, self.indicator].to(x.dtype)]
+        cats = x[:, k:]
+        valid = (cats >= 0) & (cats < self.cards)  # NaN compares false: unknown too
+        index = torch.where(valid, cats, torch.zeros_like(cats)).long()
+        for i in range(len(self.cards)):
+            weight = getattr(self, f"eye{i}") if self.onehot else self.embeddings[i].weight
+            assert isinstance(weight, torch.Tensor)
+            parts.append(F.embedding(index[:, i], weight))
+        return self.net(torch.cat(parts, dim=1))
+
+
 def build_classifier(
-    in_features: int = 8, num_classes: int = 2, hidden: Sequence[int] = (64, 32)
-) -> nn.Sequential:
-    """A ReLU MLP with one score (logit) per class; the data sets both ends, ``hidden`` the middle."""
-    return _relu_stack(in_features, hidden, num_classes, f"--num-classes {num_classes}")
+    in_features: int = 8,
+    num_classes: int = 2,
+    hidden: Sequence[int] = (64, 32),
+    table: dict[str, Any] | None = None,
+    class_weight: Sequence[float] | None = None,
+) -> nn.Module:
+    """A ReLU MLP with one score (logit) per class; the data sets both ends, ``hidden`` the middle.
+
+    With ``table`` (any CSV since columns are typed) the MLP sits in a :class:`TableNet`;
+    without it, the plain stack that older checkpoints hold. ``class_weight`` is read by
+    the adapter's loss, not by the network.
+    """
+    if table is None:
+        return _relu_stack(in_features, hidden, num_classes, f"--num-classes {num_classes}")
+    return TableNet(table, hidden, num_classes)
 
 
 class Regressor(nn.Module):
@@ -88,7 +163,7 @@ class Regressor(nn.Module):
     exported graph all speak the target's units.
     """
 
-    def __init__(self, net: nn.Sequential, target_mean: float, target_std: float) -> None:
+    def __init__(self, net: nn.Module, target_mean: float, target_std: float) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("target_mean", torch.tensor(float(target_mean)), persistent=False)
@@ -99,11 +174,16 @@ class Regressor(nn.Module):
 
 
 def build_regressor(
-    in_features: int = 1, hidden: Sequence[int] = (64, 32), target_mean: float = 0.0, target_std: float = 1.0
+    in_features: int = 1,
+    hidden: Sequence[int] = (64, 32),
+    target_mean: float = 0.0,
+    target_std: float = 1.0,
+    table: dict[str, Any] | None = None,
 ) -> Regressor:
     """One output in the target's units; ``target_std`` must be positive (it scales the output)."""
     if not (math.isfinite(target_mean) and math.isfinite(target_std) and target_std > 0):
         raise UsageError(
             f"target_mean must be finite and target_std positive, got {target_mean}, {target_std}"
         )
-    return Regressor(_relu_stack(in_features, hidden, 1, ""), target_mean, target_std)
+    net = _relu_stack(in_features, hidden, 1, "") if table is None else TableNet(table, hidden, 1)
+    return Regressor(net, target_mean, target_std)

@@ -15,6 +15,8 @@ from zoo.spec import published_weights
 #: Options every tabular dataset understands (``--data``, ``--val-fraction``...).
 DATA_OPTIONS: dict[str, Any] = {
     "data": "",
+    "target": "",
+    # Another name for --target, kept for the commands written before --target existed.
     "label_column": "",
     "delimiter": "",
     "val_fraction": 0.2,
@@ -176,11 +178,22 @@ MODELS: tuple[ModelSpec, ...] = (
 ANY_CSV_OPTIONS: dict[str, Any] = {
     "data": "",
     "target": "",
+    "label_column": "",  # another name for --target
     "delimiter": "",
     "val_fraction": 0.2,
     "standardize": True,
     "fold": 0,
     "folds": 0,
+    # Columns as they come: comma lists of column names.
+    "ignore": "",
+    "keep": "",
+    "categorical": "",
+    "na_values": "",
+    "encoding": "embedding",
+    "max_categories": 1000,
+    # Imbalanced classes (the classifier): inverse-frequency loss weights, repeated minority rows.
+    "class_weight": "none",
+    "balanced_sampling": False,
 }
 
 #: Adam with a cosine schedule and some weight decay: a few hundred rows overfit an MLP
@@ -194,6 +207,8 @@ ANY_CSV_HPARAMS: dict[str, Any] = {
     "schedule": "cosine",
     "weight_decay": 0.001,
     "min_steps": 400,
+    # The metric that picks the best epoch, early stopping and zoo tune's objective ("": the task's).
+    "metric": "",
 }
 ANY_CSV_RECIPE = "Adam lr 0.003, weight decay 1e-3, cosine, batches of 32, 40 epochs (at least 400 steps)"
 
@@ -207,7 +222,7 @@ MODELS += (
         recipes=(Recipe("default", ANY_CSV_RECIPE, ANY_CSV_HPARAMS),),
         config={"in_features": 8, "num_classes": 2, "hidden": [64, 32]},
         adapter="zoo_tabular.adapters:ClassifierAdapter",
-        input_shape="(N, F) standardized features",
+        input_shape="(N, F) raw numbers (NaN: missing), then category indices",
         output_shape="(N, C) class scores",
         predict_options=(*PREDICT_OPTIONS, Option("top", 1, "show the K most likely classes", low=1)),
         examples=("-0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03",),
@@ -221,7 +236,7 @@ MODELS += (
         recipes=(Recipe("default", ANY_CSV_RECIPE, ANY_CSV_HPARAMS),),
         config={"in_features": 3, "hidden": [64, 32], "target_mean": 0.0, "target_std": 1.0},
         adapter="zoo_tabular.adapters:RegressorAdapter",
-        input_shape="(N, F) standardized features",
+        input_shape="(N, F) raw numbers (NaN: missing), then category indices",
         output_shape="(N, 1) in the target's units",
         predict_options=PREDICT_OPTIONS,
         examples=("0.5,-1.2,0.3",),

@@ -26,11 +26,14 @@ import torch
 
 from zoo.data import DataBundle, DataRequest, TensorSplit
 from zoo.errors import DataError, UsageError
+from zoo.metadata import MAX_LABELS
 from zoo_vision.facts import MEAN, SIDE, STD
 from zoo_vision.images import MAX_PIXELS, decode_gray, prepare, read_image_file
 
 #: Most pictures one folder may hold (train and val together): 28x28 bytes each, about 780 MB.
 MAX_IMAGES = 1_000_000
+#: Most class folders: what a checkpoint may name (its reader refuses more labels).
+MAX_CLASSES = MAX_LABELS
 #: Names skipped besides hidden ones: what macOS and Windows leave in folders.
 IGNORED = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
 #: Subfolder names that make a folder a ready-made split.
@@ -76,9 +79,19 @@ def _class_folders(folder: Path) -> list[Path]:
         raise DataError(
             what, path=folder, hint="--data names a folder with one subfolder of pictures per class"
         )
-    return sorted(
-        (Path(e.path) for e in os.scandir(folder) if _visible(e.name) and e.is_dir()), key=lambda p: p.name
-    )
+    found: list[Path] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if _visible(entry.name) and entry.is_dir():
+                found.append(Path(entry.path))
+                if len(found) > MAX_CLASSES:
+                    raise DataError(
+                        f"holds more than {MAX_CLASSES:,} class folders: more classes than a checkpoint "
+                        f"may name ({MAX_CLASSES:,})",
+                        path=folder,
+                        hint="group the pictures into fewer classes",
+                    )
+    return sorted(found, key=lambda p: p.name)
 
 
 def _pictures(class_dir: Path, seen: int) -> list[Path]:
@@ -110,12 +123,13 @@ def scan(folder: Path, classes: list[str] | None = None) -> tuple[list[str], lis
                 hint="put each class's pictures in a subfolder named for it: DIR/cat/1.png, DIR/dog/2.png",
             )
         classes = names
-    unknown = [n for n in names if n not in classes]
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = [n for n in names if n not in index]
     if unknown:
         raise DataError(
             f"has class folder {unknown[0]!r}, which the training pictures do not have",
             path=folder,
-            hint=f"its classes must be among the training folder's: {', '.join(classes)}",
+            hint=f"its classes must be among the training folder's: {_some(classes)}",
         )
     files: list[Path] = []
     labels: list[int] = []
@@ -126,8 +140,14 @@ def scan(folder: Path, classes: list[str] | None = None) -> tuple[list[str], lis
                 "holds no pictures", path=class_dir, hint="add pictures or remove the empty folder"
             )
         files.extend(found)
-        labels.extend([classes.index(class_dir.name)] * len(found))
+        labels.extend([index[class_dir.name]] * len(found))
     return classes, files, labels
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """The first names of a list, and how many more there are."""
+    more = f" and {len(names) - shown:,} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _signature(file: Path) -> tuple[int, int]:
@@ -195,11 +215,18 @@ def _empty_classes(y: torch.Tensor, classes: list[str], where: Path) -> None:
 
 
 def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train and val indices: each class gives about ``fraction`` of its pictures, keeping one to train."""
+    """Train and val indices: each class gives about ``fraction`` of its pictures, keeping one to train.
+
+    One stable sort groups the classes, so the cost is n log n in the pictures, whatever the classes.
+    """
     generator = torch.Generator().manual_seed(seed)
     train, val = [], []
-    for c in range(int(y.max()) + 1 if len(y) else 0):
-        members = (y == c).nonzero().flatten()
+    order = torch.argsort(y, stable=True)
+    counts = torch.bincount(y).tolist() if len(y) else []
+    start = 0
+    for count in counts:
+        members = order[start : start + count]
+        start += count
         members = members[torch.randperm(len(members), generator=generator)]
         n_val = min(round(len(members) * fraction), len(members) - 1)
         val.append(members[:n_val])

@@ -14,8 +14,6 @@ so a model sees its inputs framed exactly as it was trained.
 from __future__ import annotations
 
 import functools
-import io
-import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -24,11 +22,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from zoo.errors import DataError, UsageError
 from zoo.readfile import limit, open_regular, too_large
+from zoo_vision import pictures
 from zoo_vision.facts import SIDE
+from zoo_vision.pictures import DECODE_SECONDS, open_picture, unreadable
 
 #: The side of the box a digit is scaled to fit inside the SIDE x SIDE frame (MNIST's framing).
 BOX = 20
@@ -65,17 +65,34 @@ def file_cap() -> int:
 
 
 def read_image_file(path: str | Path) -> bytes:
-    """A picture file's bytes through zoo's bounded reader (regular files only, capped)."""
+    """A picture file's bytes through zoo's bounded reader (regular files only, capped).
+
+    A read that fails (EIO, EPERM) or finds no data ready (a non-blocking read) is a
+    DataError naming the file, so ``--skip-bad-images`` can skip it like a damaged picture.
+    """
     file = Path(path)
     cap = file_cap()
     hint = "give the path of a PNG, JPEG or other image"
     with open_regular(file, WHAT, hint) as handle:
         if os.fstat(handle.fileno()).st_size > cap:
             raise too_large(file, WHAT, cap)
-        data = handle.read(cap + 1)
-    if len(data) > cap:  # the file grew while it was read
+        chunks: list[bytes] = []
+        total = 0
+        while total <= cap:
+            try:
+                block = handle.read(cap + 1 - total)
+            except OSError as exc:
+                raise DataError(f"cannot be read: {exc.strerror or exc}", path=file, hint=hint) from None
+            if block is None:
+                why = "cannot be read: no data was ready (a non-blocking file)"
+                raise DataError(why, path=file, hint=hint)
+            if not block:
+                break
+            chunks.append(block)
+            total += len(block)
+    if total > cap:  # the file grew while it was read
         raise too_large(file, WHAT, cap)
-    return data
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def open_gray(path: str | Path, max_pixels: int = MAX_PIXELS, raise_with: str = "") -> Image.Image:
@@ -84,48 +101,30 @@ def open_gray(path: str | Path, max_pixels: int = MAX_PIXELS, raise_with: str = 
 
 
 def decode_gray(
-    data: bytes, name: str | Path, max_pixels: int = MAX_PIXELS, raise_with: str = ""
+    data: bytes,
+    name: str | Path,
+    max_pixels: int = MAX_PIXELS,
+    raise_with: str = "",
+    seconds: float = DECODE_SECONDS,
 ) -> Image.Image:
-    """Encoded picture bytes (any format Pillow reads; a GIF's first frame) as 8-bit grayscale.
+    """Encoded picture bytes (a format of ``pictures.FORMATS``; a GIF's first frame) as 8-bit grayscale.
 
-    ``name`` is what errors call the picture; ``raise_with`` says how the caller lets the
-    user raise ``max_pixels`` (an option), for the message about a picture over it.
+    The one decoder of zoo-vision, bounded as ``pictures`` describes. ``name`` is what errors
+    call the picture; ``raise_with`` says how the caller lets the user raise ``max_pixels``
+    (an option), for the message about a picture over it.
     """
+    img = open_picture(data, name, max_pixels, raise_with, DRAFT_SIDE, seconds)
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format == "JPEG":
-                img.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
-            check_pixels(img.size, name, max_pixels, raise_with)
-            img.load()
-            return _flatten(img)
-    except Image.DecompressionBombError as exc:
-        raise _too_many_pixels(name, f"Pillow: {exc}", max_pixels, raise_with) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise DataError(
-            f"is not an image that can be read ({type(exc).__name__}: {exc})",
-            path=name,
-            hint="give a PNG, JPEG, BMP, GIF or other picture of one digit",
-        ) from None
+        return _flatten(img)
+    except Exception as exc:  # an odd mode or palette the decoder accepted: still the file's fault
+        raise unreadable(name, f"{type(exc).__name__} while converting it to grayscale") from None
 
 
 def check_pixels(
     size: tuple[int, int], path: str | Path, max_pixels: int = MAX_PIXELS, raise_with: str = ""
 ) -> None:
     """Refuse a picture whose declared size is over ``max_pixels``, before a byte of it is decoded."""
-    width, height = size
-    if width * height > max_pixels:
-        raise _too_many_pixels(
-            path, f"{width} x {height} = {width * height:,} pixels", max_pixels, raise_with
-        )
-
-
-def _too_many_pixels(path: str | Path, size: str, max_pixels: int, raise_with: str) -> DataError:
-    side = math.isqrt(max_pixels)
-    shown = f"{max_pixels:,} pixels" + (f" ({side} x {side})" if side * side == max_pixels else "")
-    hint = "scale the picture down; a digit needs only 28 x 28 pixels"
-    if raise_with:
-        hint += f", or raise the limit with {raise_with}"
-    return DataError(f"is too large to read: {size}, over the limit of {shown}", path=path, hint=hint)
+    pictures.check_pixels(size, path, max_pixels, raise_with)
 
 
 #: Modes of more than 8 bits per pixel, which Pillow's convert("L") would clip at 255.

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "main"]
 
 #: The topic modules; importing one attaches its commands to the app.
-COMMAND_MODULES = ("bench", "check", "export", "listing", "serve", "training", "tune", "using")
+COMMAND_MODULES = ("bench", "check", "export", "listing", "newplugin", "serve", "training", "tune", "using")
 #: How long a failing torchrun worker other than rank 0 waits, so that rank 0 prints the error.
 RANK_ERROR_GRACE_S = 3.0
 #: The error of a rank other than 0, printed only if that rank outlives the grace period.

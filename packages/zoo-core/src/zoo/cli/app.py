@@ -84,10 +84,19 @@ def root(
     strict_plugins: bool = typer.Option(
         False, "--strict-plugins", help="Fail when any plugin is broken (also ZOO_STRICT_PLUGINS=1)."
     ),
+    plugin: list[str] = typer.Option(
+        [],
+        "--plugin",
+        metavar="MODULE",
+        help="Load an importable module as a plugin (repeatable; also ZOO_PLUGINS=a,b).",
+    ),
 ) -> None:
     """A plugin-based model zoo for PyTorch."""
     if strict_plugins:
         os.environ["ZOO_STRICT_PLUGINS"] = "1"
+    if plugin:  # through the environment, so worker processes (plots, tune workers) load them too
+        given = [p for p in os.environ.get("ZOO_PLUGINS", "").split(",") if p.strip()]
+        os.environ["ZOO_PLUGINS"] = ",".join([*given, *plugin])
 
 
 def load_registry(warn: bool = True) -> Any:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from zoo.bench import QUICK_EPOCHS, QUICK_STEPS, QUICK_VAL
-from zoo.cli.app import JSON_HELP, app, err, load_registry, print_json, print_table, safe
+from zoo.cli.app import JSON_HELP, app, err, load_registry, out, print_json, print_table, safe
 from zoo.errors import UsageError
 
 
@@ -32,9 +32,11 @@ def _status(row: Any) -> str:
     return f"{label}: {short(row.reason)}" if row.reason else label
 
 
-def _to_target(row: Any) -> str:
+def _to_target(row: Any, quick: bool = False) -> str:
     if row.status not in ("ok", "out-of-range", "slower"):
         return "-"  # the status column says why
+    if quick and row.seconds_to_target is None:
+        return "-"  # the header line says why: a smoke run is too short to reach most targets
     if row.target is None:
         return "no target"
     if row.seconds_to_target is None:
@@ -122,6 +124,12 @@ def bench_cmd(
     if as_json:
         print_json(rows_json(rows))
     else:
+        if quick:
+            out.print(
+                f"{QUICK_EPOCHS} epochs: smoke only (at most {QUICK_STEPS} steps each; time to target where "
+                "one is reached, expected ranges and memory not checked)",
+                markup=False,
+            )
         print_table(
             ["model", "recipe", "device", "epochs", "time to target", "final", "samples/s", "peak memory", "status"],
             [
@@ -130,7 +138,7 @@ def bench_cmd(
                     r.recipe + (" (notes)" if r.role == "notes" else ""),
                     r.device or "-",
                     str(r.epochs) if r.epochs else "-",
-                    _to_target(r) + (f", {r.speedup:g}x the notes" if r.speedup is not None else ""),
+                    _to_target(r, quick) + (f", {r.speedup:g}x the notes" if r.speedup is not None else ""),
                     _final(r),
                     _num(r.samples_per_s, 5),
                     _memory(r),

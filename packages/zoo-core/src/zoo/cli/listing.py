@@ -121,7 +121,7 @@ def info_cmd(
                 text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
                 out.print(safe(f"{key}: {text}"))
         return
-    from zoo.inspect import describe_model
+    from zoo.modelinfo import describe_model
 
     info = describe_model(load_registry(), name)
     if as_json:
@@ -134,6 +134,8 @@ def _print_model(info: dict[str, Any]) -> None:
     out.print(f"{info['name']}  {info['summary']}", style="bold")
     for key in ("task", "dataset", "plugin", "parameters", "input_shape", "output_shape"):
         out.print(f"  {key.replace('_', ' ')}: {info[key]}")
+    if any("metric" in r["hparams"] for r in info["recipes"]):
+        out.print(f"  metrics (--metric NAME picks the main one): {', '.join(info['metrics'])}")
     out.print(f"  config: {json.dumps(info['config'])}")
     if info["data_options"]:
         out.print(f"  data options: {json.dumps(info['data_options'])}")
@@ -200,7 +202,7 @@ def weights_cmd(
 ) -> None:
     """List published weight sets with their provenance and metric: use them as NAME[:TAG] in predict,
     eval, export and serve, or as zoo train NAME --weights TAG."""
-    from zoo.inspect import weights_info
+    from zoo.modelinfo import weights_info
     from zoo.weights import weights_status
 
     registry = load_registry()

@@ -14,7 +14,10 @@ from zoo.cli.app import app, err, out
 @app.command("serve")
 def serve_cmd(
     checkpoints: list[str] = typer.Argument(
-        ..., help="Models to serve: .safetensors checkpoints, run folders or NAME[:TAG] published weights."
+        ...,
+        metavar="[NAME=]REF...",
+        help="Models to serve: .safetensors checkpoints, run folders or NAME[:TAG] published weights; "
+        "NAME=REF serves one under NAME (its URLs and the page's button), e.g. letters=runs/vision.cnn/latest.",
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 exposes it to the network."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port, e.g. --port 8080; 0 picks a free one."),
@@ -40,7 +43,7 @@ def serve_cmd(
 ) -> None:
     """Serve models: /v1 (zoo's JSON API), /v2 (Open Inference Protocol), /metrics, and a page at /.
 
-    Example: zoo serve vision.cnn runs/tabular.diabetes/latest --port 8000, then open http://127.0.0.1:8000/
+    Example: zoo serve vision.cnn mine=runs/tabular.diabetes/latest --port 8000, then open http://127.0.0.1:8000/
     """
     from zoo.serve import require_serve_extra
 

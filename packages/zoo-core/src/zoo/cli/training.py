@@ -117,7 +117,12 @@ def train_cmd(
         False, "--print-config", help="Print the configuration as JSON (for --config) and exit without training."
     ),
     threads: Optional[int] = typer.Option(
-        None, "--threads", metavar="N", min=1, help="CPU threads for torch (default: torch's)."
+        None,
+        "--threads",
+        metavar="N",
+        min=1,
+        help="CPU threads for torch (default: 1 for small models or a busy machine, else the free cores; "
+        "the run's config.json records it).",
     ),
     download: bool = typer.Option(
         True, "--download/--no-download", help="Fetch missing data sets (off with ZOO_OFFLINE=1 too)."
@@ -196,6 +201,7 @@ def train_cmd(
         weights=weights if weights is not None else file_weights,
         save_every=save_every,
         early_stop=early_stop,
+        threads=threads,
     )
     if print_config:
         from zoo.plan import make_plan

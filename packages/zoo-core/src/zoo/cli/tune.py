@@ -12,7 +12,8 @@ from zoo.cli.app import EXTRA_ARGS, app, complete_model, err, load_registry, out
 from zoo.errors import UsageError
 
 TUNE_EPILOG = (
-    "Any zoo train option is fixed for every trial (--epochs 5, --data FILE, --device cuda). "
+    "Any zoo train option is fixed for every trial (--epochs 5, --data FILE, --device cuda) and left out of the "
+    "recipe's search space. "
     "Examples: zoo tune tabular.diabetes --trials 30 --space lr=1e-3..1e-1:log --space batch_size=16..128; "
     "zoo tune vision.cnn --trials 40 --storage postgresql://user@host/db --study cnn-cpu (the same "
     "command on every machine joins one study)."
@@ -63,7 +64,13 @@ def tune_cmd(
         help="Seed the sampler: a repeatable study with one worker; worker i of --workers uses N+i "
         "(give each machine joining a study its own N).",
     ),
-    pruner: str = typer.Option("median", "--pruner", metavar="median|hyperband|none", help="Stops hopeless trials."),
+    pruner: str = typer.Option(
+        "median",
+        "--pruner",
+        metavar="median|hyperband|none",
+        help="Stops hopeless trials (median: below the finished trials' median at the same share of the "
+        "schedule, past 30 % of it and after 3 finished trials).",
+    ),
     workers: int = typer.Option(1, "--workers", metavar="N", help="Processes on this machine sharing the study."),
     storage: Optional[str] = typer.Option(
         None,

@@ -47,11 +47,23 @@ def eval_cmd(
 ) -> None:
     """Evaluate a model on its dataset's held-out split, or on data given as --KEY VALUE
     (the dataset's options, see zoo info NAME)."""
+    import sys
+
+    from zoo.evalplots import eval_pictures
     from zoo.evaluate import evaluate_checkpoint
     from zoo.options import parse_extra_args
 
     options = parse_extra_args(list(ctx.args))
-    metrics = evaluate_checkpoint(ref, data_dir=data_dir, device=device, download=download, data_options=options)
+    pairs: list[Any] = []  # (outputs, targets) per batch, for residuals.png
+    metrics = evaluate_checkpoint(
+        ref, data_dir=data_dir, device=device, download=download, data_options=options, collect=pairs
+    )
+    try:
+        drawn = eval_pictures(ref, metrics, pairs)  # confusion.png or residuals.png in the run folder
+    except OSError as e:  # a read-only run folder: the metrics still count
+        drawn = f"no picture drawn: {e.strerror or e} ({Path(e.filename or ref).name})"
+    if drawn:
+        print(drawn, file=sys.stderr)
     if as_json:
         print_json(metrics)
         return
@@ -89,6 +101,7 @@ def _spec_of(ref: str) -> Any:
     context_settings=EXTRA_ARGS,
     add_help_option=False,
     epilog="Examples: zoo predict tabular.logistic 4; zoo predict vision.cnn digit.png --top 3; "
+    "zoo predict runs/vision.cnn/latest pictures/ --out preds.csv; "
     "zoo predict runs/tabular.diabetes/latest -0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03",
 )
 def predict_cmd(
@@ -102,10 +115,16 @@ def predict_cmd(
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for anything sampled (text generation)."),
     device: str = typer.Option("cpu", "--device", help="Device to predict on."),
     as_json: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
+    out_csv: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        metavar="FILE.csv",
+        help="Write the predictions to a CSV file, one row per input (a picture's path, class, probability...).",
+    ),
     show_help: bool = typer.Option(False, "--help", "-h", help="Show this message (and the model's options) and exit."),
 ) -> None:
-    """Predict INPUT... with a model; its plugin reads the inputs (numbers, 'v1,v2,...', image paths,
-    text) and declares its own options (--top, --generate, --csv...: see zoo predict NAME --help)."""
+    """Predict INPUT... with a model; its plugin reads the inputs (numbers, 'v1,v2,...', image paths or
+    folders of them, text) and declares its own options (--top, --generate, --csv...: see zoo predict NAME --help)."""
     if show_help or ref is None:
         if ref is None and not show_help:
             raise UsageError(
@@ -113,12 +132,22 @@ def predict_cmd(
             )
         _predict_help(ctx, ref)
         return
+    if out_csv is not None:
+        from zoo.predictcsv import check_csv_output
+
+        check_csv_output(out_csv, [ref, *ctx.args])  # before the work: a wrong path costs nothing
     results = predict_ref(ref, list(ctx.args), seed=seed, device=device)
+    if out_csv is not None:
+        from zoo.predictcsv import check_csv_output, write_predictions
+
+        check_csv_output(out_csv, [ref, *ctx.args, *(str(r.get("input", "")) for r in results)])
+        write_predictions(out_csv, results)
+        err.print(f"wrote {len(results)} prediction(s) to {out_csv}", markup=False)
     if as_json:
         print_json(results)
-        return
-    for result in results:
-        out.print(safe(plain_line(result)))
+    elif out_csv is None:
+        for result in results:
+            out.print(safe(plain_line(result)))
 
 
 def predict_ref(ref: str, args: list[str], seed: int = 0, device: str = "cpu") -> list[dict[str, Any]]:

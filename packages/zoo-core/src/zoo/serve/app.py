@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from zoo.errors import UsageError, ZooError
 from zoo.serve import v2
 from zoo.serve.batcher import Busy, Job, ModelWorker, TooSlow, answer
+from zoo.serve.decoding import decode_uploads
 from zoo.serve.guard import HostGuard, allowed_hosts
 from zoo.serve.http import (
     BODY_TIMEOUT,
@@ -57,6 +58,8 @@ MAX_BATCH = 32
 MAX_LATENCY = 0.005
 #: Requests that may wait for one model's worker; more get 503.
 MAX_QUEUE = 64
+#: The top-level keys of a /v1 JSON body.
+BODY_KEYS = ("inputs", "options")
 
 
 class ServeApp(HostGuard):
@@ -165,6 +168,7 @@ async def _predict(state: State, request: Request) -> Response:
         return error(exc.status_code, str(exc.detail))
     try:
         inputs, options, names = await _read_request(request, state.max_body)
+        inputs = await decode_uploads(target, inputs, names, state.timeout)  # off the model's worker
         job = Job(Future(), call=lambda: target.predict(inputs, options, names))
         try:
             results = await answer(state.workers[target.name], job, state.timeout)
@@ -209,6 +213,12 @@ async def _read_json(request: Request, limit: int) -> tuple[list[Any], dict[str,
     body = parse(await read_body(request, limit), "request body")
     if not isinstance(body, dict):
         raise UsageError("the body must be a JSON object", hint=JSON_HINT)
+    unknown = sorted(str(k)[:40] for k in body if k not in BODY_KEYS)
+    if unknown:  # a misspelt "option" would otherwise be dropped without a word
+        shown = ", ".join(repr(k) for k in unknown[:5])
+        raise UsageError(
+            f"unknown key(s) {shown} in the request body", hint=f'the keys are "inputs" and "options": {JSON_HINT}'
+        )
     return body.get("inputs"), body.get("options") or {}, []  # type: ignore[return-value]
 
 

@@ -12,6 +12,10 @@ are known to be arriving (counted by the app as they start), so a lone client ne
 pays the wait. Call jobs (``/v1`` predict, whose request already holds a list of inputs)
 run one by one.
 
+Each ``/v2`` request is checked (shape, type, token and value ranges) before it is queued,
+so it should not break a batch; if a merged forward pass fails anyway, its requests are run
+again one by one, and only the one that fails alone gets the error.
+
 A job that is still queued when its request gives up (``--timeout``) is cancelled and
 never run; one already running cannot be interrupted (torch has no way to stop a
 thread), so its worker stays busy until it ends and the queue bound still holds.
@@ -142,14 +146,29 @@ class ModelWorker:
             x = tensors[0] if len(tensors) == 1 else torch.cat(tensors)
             self.on_batch(int(x.shape[0]))
             y = self.forward(x)
-        except BaseException as exc:  # every waiting request gets the error, the worker lives on
+            if len(live) > 1 and (y.dim() == 0 or y.shape[0] != x.shape[0]):
+                raise ValueError(f"the model returned {tuple(y.shape)} for a batch of {x.shape[0]} rows")
+        except BaseException as exc:  # the worker lives on; a merged batch is retried request by request
+            if len(live) == 1:
+                live[0].future.set_exception(exc)
+                return
+            log.info("%s: a batch of %d requests failed (%s); running them one by one", self.name, len(live), exc)
             for job in live:
-                job.future.set_exception(exc)
+                self._run_alone(job)
             return
         start = 0
         for job in live:
             job.future.set_result(y[start : start + job.rows])
             start += job.rows
+
+    def _run_alone(self, job: Job) -> None:
+        """One already-started tensor job by itself: its own answer or its own error."""
+        try:
+            assert job.tensor is not None
+            self.on_batch(job.rows)
+            job.future.set_result(self.forward(job.tensor))
+        except BaseException as exc:
+            job.future.set_exception(exc)
 
     def _run_call(self, job: Job) -> None:
         if not job.future.set_running_or_notify_cancel() or job.call is None:

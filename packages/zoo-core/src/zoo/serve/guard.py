@@ -22,6 +22,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+#: The port an Origin means when it names none; zoo itself speaks plain http.
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def url_host(host: str) -> str:
@@ -93,13 +95,18 @@ class HostGuard:
         await send({"type": "http.response.body", "body": body})
 
     def _origin_ok(self, origin: str) -> bool:
+        """Same scheme, host and port as this server (80 or 443 implied), or an ``--allow-host NAME:PORT``."""
         try:
             parts = urlsplit(origin.strip())
             port = parts.port
         except ValueError:
             return False
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
             return False  # "null" (a sandboxed page or a file) or anything stranger
-        name = url_host(parts.hostname)
-        netloc = name if port is None else f"{name}:{port}"
-        return host_ok(netloc, self.allowed, self.port)
+        if "*" in self.allowed:
+            return True
+        name = url_host(parts.hostname).lower()
+        port = DEFAULT_PORTS[parts.scheme] if port is None else port
+        if f"{name}:{port}" in self.allowed:  # named with its port: a proxy in front may speak https
+            return True
+        return parts.scheme == "http" and name in self.allowed and port == self.port

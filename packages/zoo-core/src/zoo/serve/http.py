@@ -7,6 +7,9 @@ waits only while more are on their way.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +29,8 @@ from zoo.serve.models import Served
 HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 #: Seconds a client has to send the whole request body.
 BODY_TIMEOUT = 20.0
+#: Seconds between looks at whether the server is stopping while a body arrives.
+STOP_POLL = 0.25
 #: Seconds a client is asked to wait before trying again when a model's queue is full.
 RETRY_AFTER = 1
 JSON_HINT = '{"inputs": ["1.5"], "options": {}}'
@@ -78,8 +83,30 @@ class State:
             self.metrics.observe(model, route, status, time.perf_counter() - start)
 
 
+#: A run of characters that may be a file path on the server (checked against the disk before hiding).
+PATH_LIKE = re.compile(r"/[^\s'\"(),;:<>]+")
+
+
+def public(text: str) -> str:
+    """``text`` without the server's own file paths: each becomes its last part.
+
+    Errors from deep inside (a plugin, a decoder, a temporary upload) may name files on the
+    server; a client learns nothing from them but where zoo is installed. A path counts as
+    the server's when it or the folder above it exists here (``/v1/models`` does not).
+    """
+
+    def hide(match: re.Match[str]) -> str:
+        path = match.group(0).rstrip(".")
+        parent = os.path.dirname(path)
+        if parent in ("", "/") or not (os.path.exists(path) or os.path.isdir(parent)):
+            return match.group(0)
+        return os.path.basename(path) + match.group(0)[len(path) :]
+
+    return PATH_LIKE.sub(hide, text) if "/" in text else text
+
+
 def error(status: int, message: str, hint: str | None = None, headers: dict[str, str] | None = None) -> Response:
-    body: dict[str, Any] = {"error": message, "hint": hint}
+    body: dict[str, Any] = {"error": public(message), "hint": public(hint) if hint else hint}
     return JSONResponse(body, status_code=status, headers={**HEADERS, **(headers or {})})
 
 
@@ -120,6 +147,30 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_body_in_time(request: Request, state: State) -> bytes:
+    """The body within ``state.max_body`` bytes and BODY_TIMEOUT seconds (408), or 503 once the server stops.
+
+    A client that sends its body slowly must not hold a connection slot for ever, nor make a
+    SIGTERM wait the whole drain for a request that has not even arrived.
+    """
+    reading = asyncio.ensure_future(read_body(request, state.max_body))
+    deadline = time.monotonic() + BODY_TIMEOUT
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            done, _ = await asyncio.wait({reading}, timeout=max(0.0, min(left, STOP_POLL)))
+            if done:
+                return reading.result()
+            if state.stopping:
+                raise RequestError(503, "the server is stopping; this request's body had not arrived", "send it again")
+            if left <= 0:
+                raise RequestError(408, f"the request body did not arrive within {BODY_TIMEOUT:g} s")
+    finally:
+        if not reading.done():
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
 
 
 def parse(data: bytes, what: str, hint: str = JSON_HINT) -> Any:

@@ -1,7 +1,9 @@
 """``/v1`` inputs as ``zoo predict`` takes them: JSON numbers and text as strings, images as files.
 
-Images arrive as bytes (base64 in JSON, or multipart uploads) and are written to a
-private temporary file for the plugin's reader; errors name the upload, never that file.
+Images arrive as bytes (base64 in JSON, or multipart uploads). A plugin that reads uploads
+itself gets them decoded ahead of the model's queue (``serve.decoding``, as ``Decoded``);
+for any other they are written to a private temporary file for the plugin's reader. Errors
+name the upload, never that file.
 """
 
 from __future__ import annotations
@@ -10,11 +12,20 @@ import base64
 import binascii
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError, ZooError
 from zoo.serve.limits import MAX_NUMBERS
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One upload as the plugin read it (what its ``predict`` takes), and how errors name it."""
+
+    value: Any
+    label: str
 
 
 def as_text(item: Any, kind: str | None, label: str = "an input") -> str:
@@ -44,6 +55,16 @@ def as_text(item: Any, kind: str | None, label: str = "an input") -> str:
 
 def write_image(item: Any, folder: Path, index: int) -> str:
     """Base64 (optionally a ``data:`` URL) or raw bytes, written to a private file for the plugin."""
+    data = image_bytes(item, index)
+    path = folder / f"image-{index + 1}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return str(path)
+
+
+def image_bytes(item: Any, index: int) -> bytes:
+    """One image input's bytes: base64 (optionally a ``data:`` URL), ``{"image": ...}`` or raw bytes."""
     if isinstance(item, dict):
         item = item.get("image", item.get("data"))
     if isinstance(item, (bytes, bytearray)):
@@ -58,11 +79,7 @@ def write_image(item: Any, folder: Path, index: int) -> str:
         raise UsageError(f"image {index + 1} must be a base64 string", hint='{"inputs": ["iVBORw0KGgo..."]}')
     if not data:
         raise UsageError(f"image {index + 1} is empty")
-    path = folder / f"image-{index + 1}"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    return str(path)
+    return data
 
 
 def label(index: int, name: str | None, noun: str) -> str:

@@ -11,6 +11,7 @@ batch, by one forward pass.
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import CheckpointError, UsageError, ZooError
-from zoo.serve.inputs import as_text, label, short, without_paths, write_image
+from zoo.serve.inputs import Decoded, as_text, label, short, without_paths, write_image
 from zoo.serve.limits import MAX_GENERATE, MAX_INPUTS, check_pixels, check_seed, check_texts, json_safe
 
 log = logging.getLogger("zoo.serve")
+#: What ``zoo serve NAME=REF`` may call a model: it is a part of the model's URLs.
+SERVED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: Names of torch dtypes in the Open Inference Protocol.
 DATATYPES = {
     "float32": "FP32",
@@ -105,7 +108,9 @@ class Served:
         with tempfile.TemporaryDirectory(prefix="zoo-serve-") as tmp:
             folder = Path(tmp)
             try:
-                if kind == "image":
+                if kind == "image" and all(isinstance(item, Decoded) for item in inputs):
+                    texts = [item.value for item in inputs]  # decoded ahead of the queue (serve.decoding)
+                elif kind == "image":
                     texts = [write_image(item, folder, i) for i, item in enumerate(inputs)]
                     check_pixels([Path(p) for p in texts], labels)
                 else:
@@ -225,27 +230,63 @@ def describe(name: str, loaded: Any, adapter: Any) -> dict[str, Any]:
         "metrics": metrics,
         "input_form": form,
         "labels": labels if isinstance(labels, list) and json_safe(labels) else None,
+        "options": [o.name for o in loaded.spec.predict_options if o.kind != "path"],
     }
+    description.update(page_words(description, data_meta, adapter))
     if not json_safe(description):
         raise CheckpointError(loaded.path, "cannot be served: its description is not valid JSON")
     return description
 
 
+def page_words(description: dict[str, Any], data_meta: dict[str, Any], adapter: Any) -> dict[str, str]:
+    """``about`` (what the model is, from its checkpoint) and ``prompt`` (what its form asks for)."""
+    from zoo.serve.pagewords import about, prompt
+
+    labels = description["labels"]
+    target = data_meta.get("label") if isinstance(data_meta.get("label"), str) else None
+    return {
+        "about": about(description, data_meta, adapter.main_metric),
+        "prompt": prompt(description["input_form"], str(description["task"]), labels, target),
+    }
+
+
 def load_models(refs: list[str]) -> dict[str, Served]:
-    """Each reference (file, run folder, NAME[:TAG]) loaded once; a second one of a model is NAME-2."""
+    """Each reference (file, run folder, NAME[:TAG], or NAME=REF to choose its name) loaded once.
+
+    Without a chosen name a model is served under its model's name, and a second one of
+    the same model as NAME-2, NAME-3...
+    """
     from zoo.adapter import adapter_for
     from zoo.weights import open_weights
 
+    chosen = [split_name(ref) for ref in refs]
+    named = [name for name, _ in chosen if name]
+    twice = sorted({name for name in named if named.count(name) > 1})
+    if twice:
+        raise UsageError(f"two models are named {twice[0]}", hint="give each NAME=REF a different NAME")
     served: dict[str, Served] = {}
-    for ref in refs:
+    for given, ref in chosen:
         start = time.perf_counter()
         loaded = open_weights(ref)
         loaded.model.eval()
-        name, n = loaded.spec.full_name, 1
-        while name in served:
+        name, n = given or loaded.spec.full_name, 1
+        while not given and (name in served or name in named):
             n += 1
             name = f"{loaded.spec.full_name}-{n}"
         model = Served(name, loaded, adapter_for(loaded.spec))
         model.load_seconds = time.perf_counter() - start
         served[name] = model
     return served
+
+
+def split_name(ref: str) -> tuple[str | None, str]:
+    """``NAME=REF`` as (NAME, REF); anything else (an existing path with ``=`` too) as (None, ref)."""
+    name, sep, rest = ref.partition("=")
+    if not sep or Path(ref).exists():
+        return None, ref
+    if not SERVED_NAME.fullmatch(name) or not rest:
+        raise UsageError(
+            f"{ref!r}: a served model's name is 1-64 letters, digits, '.', '_' or '-', followed by =REF",
+            hint="e.g. zoo serve letters=runs/vision.cnn/latest",
+        )
+    return name, rest

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import weakref
 from concurrent.futures import Future
 from typing import Any
 
@@ -25,9 +27,20 @@ from starlette.routing import Route
 
 from zoo.errors import UsageError, ZooError
 from zoo.serve.batcher import Busy, Job, TooSlow, answer
-from zoo.serve.http import HEADERS, RequestError, State, busy, check_length, content_kind, is_json, parse, read_body
+from zoo.serve.http import (
+    HEADERS,
+    RequestError,
+    State,
+    busy,
+    check_length,
+    content_kind,
+    is_json,
+    parse,
+    public,
+    read_body_in_time,
+)
 from zoo.serve.http import too_slow as slow_error
-from zoo.serve.models import DATATYPES, Served, Signature
+from zoo.serve.models import DATATYPES, Served, Signature, log
 from zoo.version import __version__
 
 #: Most tensor elements one request may hold (a batch of 1,337 MNIST images).
@@ -45,12 +58,16 @@ NUMPY = {
     "BOOL": "?",
 }
 HINT = '{"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": [...]}]}'
+#: Inference-Header-Content-Length: plain ASCII digits, few enough to be a length at all.
+HEADER_LENGTH = re.compile(r"[0-9]{1,12}")
+#: Token limits found in served modules (the smallest embedding table), computed once per module.
+_TOKEN_LIMITS: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
 #: Content types a v2 client sends (Triton's client sends none); a web page's plain forms are refused.
 BODY_KINDS = ("", "application/octet-stream")
 
 
 def v2_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"error": message}, status_code=status, headers={**HEADERS, **(headers or {})})
+    return JSONResponse({"error": public(message)}, status_code=status, headers={**HEADERS, **(headers or {})})
 
 
 def routes(state: State) -> list[Route]:
@@ -121,8 +138,9 @@ async def _infer(state: State, request: Request) -> Response:
         if kind not in BODY_KINDS and not is_json(kind):
             shown = kind[:60]
             raise RequestError(415, f"a v2 request body must be JSON or binary tensor data, not {shown}", HINT)
-        body = await read_body(request, state.max_body)
+        body = await read_body_in_time(request, state)
         header, x = read_infer(body, request.headers.get("inference-header-content-length"), model.signature)
+        check_values(x, token_limit(model.forward))
         worker = state.workers[model.name]
         try:
             y = await answer(worker, Job(Future(), tensor=x), state.timeout)
@@ -130,6 +148,15 @@ async def _infer(state: State, request: Request) -> Response:
             raise busy(exc.model, exc.limit) from None
         except TooSlow:
             raise slow_error(state.timeout) from None
+        except ZooError:
+            raise
+        except Exception as exc:  # this request alone (the batcher retried it by itself) broke the model
+            log.warning("%s: a /v2 input did not run through the model: %s: %s", model.name, type(exc).__name__, exc)
+            raise RequestError(
+                400,
+                f"input 'input' does not run through {model.name} ({type(exc).__name__})",
+                f"check its values against GET /v2/models/{model.name}",
+            ) from None
     except RequestError as exc:
         text = exc.message if not exc.hint else f"{exc.message} ({exc.hint})"
         return v2_error(exc.status, text, exc.headers)
@@ -143,8 +170,9 @@ def read_infer(body: bytes, header_length: str | None, sig: Signature | None) ->
     if sig is None:
         raise UsageError("this model has no tensor signature; use /v1")
     if header_length is not None:
-        if not header_length.isdigit() or int(header_length) > len(body):
-            raise UsageError(f"Inference-Header-Content-Length {header_length[:20]!r} is not a length within the body")
+        if not HEADER_LENGTH.fullmatch(header_length) or int(header_length) > len(body):
+            shown = header_length[:20].encode("ascii", "backslashreplace").decode()
+            raise UsageError(f"Inference-Header-Content-Length {shown!r} is not a length within the body")
         size = int(header_length)
         head, binary = body[:size], body[size:]
     else:
@@ -188,6 +216,48 @@ def read_infer(body: bytes, header_length: str | None, sig: Signature | None) ->
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     return header, torch.from_numpy(array.reshape(shape))
+
+
+def token_limit(module: Any) -> int | None:
+    """The number of rows of the smallest embedding table in ``module``: integer inputs index it."""
+    if module is None:
+        return None
+    try:
+        return _TOKEN_LIMITS[module]
+    except (KeyError, TypeError):
+        pass
+    sizes = [
+        int(m.num_embeddings) for m in module.modules() if isinstance(m, torch.nn.Embedding | torch.nn.EmbeddingBag)
+    ]
+    limit = min(sizes) if sizes else None
+    try:
+        _TOKEN_LIMITS[module] = limit
+    except TypeError:
+        pass
+    return limit
+
+
+def check_values(x: torch.Tensor, tokens: int | None) -> None:
+    """Refuse values the model cannot take before the request joins a batch with others.
+
+    Integers index embedding tables (0 to ``tokens`` - 1, never negative); floating-point
+    inputs are finite. A bad request then fails alone, never the batch it would have joined.
+    """
+    if x.numel() == 0 or x.dtype == torch.bool:
+        return
+    if x.is_floating_point():
+        bad = ~torch.isfinite(x)
+        if bool(bad.any()):
+            where = int(bad.reshape(-1).nonzero()[0])
+            raise UsageError(f"input 'input' holds a non-finite value at flat position {where}; send finite numbers")
+        return
+    high = None if tokens is None else tokens - 1
+    bad = (x < 0) if high is None else (x < 0) | (x > high)
+    if bool(bad.any()):
+        where = int(bad.reshape(-1).nonzero()[0])
+        value = int(x.reshape(-1)[where])
+        allowed = "0 or more" if high is None else f"0 to {high}"
+        raise UsageError(f"input 'input' holds token index {value} at flat position {where}; the model takes {allowed}")
 
 
 def _shape(value: Any, expected: list[int]) -> list[int]:

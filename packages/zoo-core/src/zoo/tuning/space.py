@@ -9,6 +9,7 @@ would refuse (an unknown key, a learning rate of -1) is refused here, before any
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,15 @@ MAX_CHOICES = 256
 MAX_GRID = 10_000
 #: At most this many characters in one ``KEY=SPEC``.
 MAX_SPEC_CHARS = 4096
+
+#: Keys that say where a run reads, writes or runs, or how it is driven: a trial takes them from
+#: the command, once, and a search over them would only make trials collide or fail.
+UNSEARCHABLE = frozenset(
+    {
+        "out", "resume", "weights", "data", "data_dir", "config", "print_config", "device", "quiet",
+        "download", "threads", "storage", "study", "workers", "trials", "space", "model",
+    }
+)  # fmt: skip
 
 _INT = re.compile(r"[+-]?\d+")
 EXAMPLE = "--space lr=1e-4..1e-1:log --space batch_size=16..128 --space optimizer=sgd,adam"
@@ -157,6 +167,12 @@ def parse_space(
     seen: set[str] = set()
     for raw, spec in pairs:
         key = raw.removeprefix("--").replace("-", "_")
+        if key in UNSEARCHABLE:
+            flag = f"--{key.replace('_', '-')}"
+            raise UsageError(
+                f"--space {raw}=...: {flag} says where or how trials run, not how a model learns: not searchable",
+                hint=f"give {flag} VALUE once, for every trial",
+            )
         if key in seen:
             raise UsageError(f"--space {raw}: given twice")
         seen.add(key)
@@ -174,6 +190,16 @@ def parse_space(
                     raise UsageError(f"--space {raw}={spec}: {exc.message}", hint=exc.hint) from None
         dims.append(dim)
     return dims
+
+
+def resumed_seed(seed: int, earlier: int) -> int:
+    """The sampler seed for a study that already holds ``earlier`` trials.
+
+    A study resumed with its first ``--sampler-seed`` would draw trial 0's parameters again;
+    mixing in the trial count keeps a rerun reproducible and its draws new. The mix is a hash
+    (a string seed is SHA-512'd by ``random``), so it never lands on another worker's plain seed + i.
+    """
+    return random.Random(f"zoo-resume:{seed}:{earlier}").getrandbits(32) if earlier else seed
 
 
 def grid_space(dims: Sequence[Dimension]) -> dict[str, list[Any]]:

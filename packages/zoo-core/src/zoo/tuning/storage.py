@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ CONNECT_TIMEOUT_S = 10
 SQLITE_BUSY_S = 60
 #: Tries to open a database whose tables another process may be creating at that moment.
 SCHEMA_TRIES = 5
+#: Longest line of a journal read as a record (Optuna writes a trial's parameters and attributes on one).
+MAX_JOURNAL_LINE = 16 << 20
+#: How every record of Optuna's journal begins (``json.dumps`` with compact separators).
+_RECORD = b'{"op_code":'
 #: The user attribute that names a trial's process: host, pid and the process's start time.
 OWNER = "zoo_worker"
 
@@ -55,14 +60,21 @@ def open_storage(url: str | None, folder: Path) -> tuple[Any, str]:
 
         path = Path(url) if url is not None else folder / JOURNAL
         check_output(path, flag="--storage")
+        check_journal(path)
         return JournalStorage(JournalFileBackend(str(path))), str(path)
     where = shown(url)
     url = _with_driver(url)
     connect: dict[str, Any] = {}
     if url.startswith("sqlite"):
         connect["timeout"] = SQLITE_BUSY_S
-        file = url.split(":///", 1)[-1]
-        if file and file != ":memory:" and not Path(file).parent.is_dir():
+        file = url.split(":///", 1)[-1] if ":///" in url else ""
+        if not file.split("?")[0] or ":memory:" in file or "mode=memory" in file:
+            raise UsageError(
+                f"--storage {where}: an in-memory SQLite database lives in one process only; "
+                "every trial and worker must see the same study",
+                hint="give a file: --storage sqlite:///study.db",
+            )
+        if not Path(file.split("?")[0]).parent.is_dir():
             raise UsageError(f"--storage {where}: no folder {Path(file).parent} for the database file")
     elif url.startswith("postgresql"):
         connect["connect_timeout"] = CONNECT_TIMEOUT_S
@@ -80,6 +92,66 @@ def open_storage(url: str | None, folder: Path) -> tuple[Any, str]:
             hint="check the address, the database name and the credentials, and that the server is up",
         ) from None
     return storage, where
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a file that is not an Optuna journal, and cut a torn last record, before Optuna appends.
+
+    Optuna appends after whatever the file ends with: after a line that a killed process
+    left half-written, the next record would be glued to it and the journal damaged for
+    good; into a file of something else, it would write records. Checked under Optuna's
+    own lock on the journal, so a record being written right now is not taken for torn.
+    """
+    from optuna.storages.journal import JournalFileSymlinkLock
+    from optuna.storages.journal._file import get_lock_file
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with get_lock_file(JournalFileSymlinkLock(str(path))), path.open("rb+") as fh:
+            _repair(fh, path)
+    except OSError as exc:
+        raise UsageError(f"--storage {path}: cannot be read and written: {exc.strerror or exc}") from None
+
+
+def _repair(fh: Any, path: Path) -> None:
+    """Read the journal's records one line at a time; cut a torn last one, refuse any other damage."""
+    offset = 0
+    for number in range(1, sys.maxsize):
+        line = fh.readline(MAX_JOURNAL_LINE + 1)
+        if not line:
+            return
+        if not line.endswith(b"\n") and len(line) <= MAX_JOURNAL_LINE and _record(line, torn=True):
+            fh.truncate(offset)
+            print(
+                f"warning: {path}: cut a torn last record (line {number}), left by a killed process",
+                file=sys.stderr,
+            )
+            return
+        if not _record(line):
+            what = "is not an Optuna journal" if number == 1 else f"line {number} is not an Optuna record"
+            raise UsageError(
+                f"--storage {path}: {what}; zoo does not write into it",
+                hint="give another --storage file (a new name starts a new journal)"
+                if number == 1
+                else "the journal is damaged: restore it from a copy, or start a new study in another file",
+            )
+        offset += len(line)
+
+
+def _record(line: bytes, torn: bool = False) -> bool:
+    """Whether ``line`` is one of Optuna's journal records (``torn``: the start of one, cut short)."""
+    import json
+
+    if torn:
+        return line.startswith(_RECORD) or _RECORD.startswith(line)
+    if not line.startswith(_RECORD) or len(line) > MAX_JOURNAL_LINE:
+        return False  # checked before parsing: a file of something else is not read whole
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and isinstance(value.get("op_code"), int)
 
 
 def _rdb(url: str, connect: dict[str, Any]) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 from zoo.errors import UsageError
 from zoo.tasks import LOWER_IS_BETTER
 from zoo.tuning import report
-from zoo.tuning.space import Dimension, grid_space, parse_space
+from zoo.tuning.space import Dimension, grid_space, parse_space, resumed_seed
 from zoo.tuning.storage import open_storage
 from zoo.tuning.trials import TrialRunner
 
@@ -61,6 +61,9 @@ def _metric(plan: Any, metric: str | None, direction: str | None) -> tuple[str, 
     from zoo.adapter import adapter_for
 
     main, mode = adapter_for(plan.spec).main_metric
+    chosen = plan.hparams.extra.get("metric")  # a recipe's --metric: the trials' main metric too
+    if metric is None and isinstance(chosen, str) and chosen:
+        metric = chosen
     if metric is None:
         recipe = plan.spec.recipe(plan.recipe, device=plan.device_kind)
         metric = recipe.target[0] if recipe.target else main
@@ -90,8 +93,10 @@ def _pruner(name: str, trials: int) -> Any:
     import optuna
 
     if name == "median":
-        # Optuna's 5 unpruned trials before it judges, fewer in a small study.
-        return optuna.pruners.MedianPruner(n_startup_trials=max(1, min(5, trials // 4)))
+        from zoo.tuning.pruning import make_pruner
+
+        # the median of finished trials at the same share of their schedules, after a warm-up
+        return make_pruner()
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner()
     if name == "none":
@@ -127,10 +132,11 @@ def tune(
     """
     import optuna
 
-    from zoo.tuning.workers import check_workers, run_workers
+    from zoo.tuning.workers import cap_workers, check_workers, run_workers
 
     _check_counts(trials, timeout)
     check_workers(workers)
+    workers = cap_workers(workers)
     for value, known, flag in ((sampler, SAMPLERS, "--sampler"), (pruner, PRUNERS, "--pruner")):
         if value not in known:
             raise UsageError(f"unknown {flag} {value!r}", hint="choose from " + ", ".join(known))
@@ -139,8 +145,15 @@ def tune(
         raise UsageError("callbacks cannot travel to other processes: use workers=1 with callbacks")
     base = _plan(name, planning)
     recipe = base.spec.recipe(base.recipe, device=base.device_kind)
-    if space is None or len(space) == 0:
-        space = dict(recipe.space)
+    own_space = space is not None and len(space) > 0
+    if not own_space:
+        space = _unfixed(dict(recipe.space), planning, say)
+    if not space and recipe.space:
+        raise UsageError(
+            f"every key of {base.spec.full_name}'s search space ({', '.join(recipe.space)}) "
+            "is fixed on the command line",
+            hint="give a --space KEY=SPEC to search, or drop a fixed option",
+        )
     if not space:
         raise UsageError(
             f"{base.spec.full_name} declares no search space and none was given",
@@ -150,7 +163,11 @@ def tune(
 
     def check(key: str, value: Any) -> None:
         if key in planning:
-            raise UsageError(f"--{key.replace('_', '-')} is fixed on the command line and searched too")
+            flag = f"--{key.replace('_', '-')}"
+            raise UsageError(
+                f"{flag} is fixed on the command line and searched too (--space {key}=...)",
+                hint=f"drop {flag} {planning[key]} to search it, or drop --space {key}=... to fix it",
+            )
         _plan(name, {**planning, key: value})
 
     dims = parse_space(space, defaults, check)
@@ -178,6 +195,9 @@ def tune(
         load_if_exists=True,
     )
     _check_study(the_study, base.spec.full_name, key, maximize, where)
+    if sampler_seed is not None and not _worker and (earlier := len(the_study.get_trials(deepcopy=False))):
+        sampler_seed = resumed_seed(sampler_seed, earlier)  # resumed: new draws (workers get it + i)
+        the_study.sampler = _sampler(sampler, dims, sampler_seed)
     threads = options.pop("threads", None)
 
     def files() -> None:  # trials.csv and the best link, current after every trial
@@ -194,10 +214,8 @@ def tune(
         finally:
             _write_files(the_study, folder, keys, maximize, draw=False)
     else:
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(int(threads))
+        if threads is not None:  # every trial's run, as zoo train --threads N
+            options["threads"] = int(threads)
         say = say or (lambda _: None)
         runner = TrialRunner(the_study, name, folder, dims, key, maximize, trials, options, say, after_trial=files)
         try:
@@ -207,6 +225,16 @@ def tune(
     if not _worker:
         _write_files(the_study, folder, keys, maximize, draw=True)
     return report.summary(the_study, where, folder, key, maximize, keys)
+
+
+def _unfixed(space: dict[str, Any], fixed: Mapping[str, Any], say: Callable[[str], None] | None) -> dict[str, Any]:
+    """The recipe's space without the options fixed for every trial, with a line naming each one left out."""
+    kept = {k: v for k, v in space.items() if k.replace("-", "_") not in fixed}
+    for key in space.keys() - kept.keys():
+        flag = f"--{key.replace('_', '-')}"
+        line = f"{key} is not searched: {flag} {fixed[key.replace('-', '_')]} is fixed for every trial"
+        (say or (lambda text: print(text, file=sys.stderr)))(line)
+    return kept
 
 
 def _prepare_folder(folder: Path, study: str, storage: str | None) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from zoo.errors import TrainingError, UsageError, ZooError
 from zoo.tuning import report
+from zoo.tuning.pruning import schedule_step
 from zoo.tuning.space import Dimension
 from zoo.tuning.storage import OWNER, fail_orphans, owner
 
@@ -29,7 +30,10 @@ def trial_folder(folder: Path, number: int) -> Path:
 
 
 def _epoch_reporter(trial: Any, key: str) -> Any:
-    """An epoch-end callback that reports ``key`` to the trial and stops the run when it is pruned."""
+    """An epoch-end callback that reports ``key`` to the trial and stops the run when it is pruned.
+
+    The step is the share of the trial's schedule done (``pruning.schedule_step``), not the epoch.
+    """
     from zoo.callbacks import Callback, EpochEnd
 
     class ReportToTrial(Callback):
@@ -37,8 +41,8 @@ def _epoch_reporter(trial: Any, key: str) -> Any:
             value = end.metrics.get(key)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 return
-            trial.report(float(value), end.epoch)
-            if trial.should_prune():
+            trial.report(float(value), schedule_step(end.epoch, end.epochs))  # compared at equal shares of schedule
+            if end.epoch < end.epochs and trial.should_prune():  # a run at its end is kept, not pruned
                 end.stop(f"pruned at epoch {end.epoch}", status="pruned")
 
     return ReportToTrial()

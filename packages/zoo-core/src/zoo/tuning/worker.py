@@ -13,11 +13,6 @@ def main() -> None:
     from zoo.tuning.study import tune
 
     arguments = json.loads(sys.stdin.read())
-    threads = arguments.pop("threads", None)
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
     quiet = arguments.pop("quiet", False)
     try:
         tune(**arguments, workers=1, say=None if quiet else _say, _worker=True)

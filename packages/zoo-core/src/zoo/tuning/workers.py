@@ -22,11 +22,48 @@ from zoo.errors import UsageError, ZooError
 #: At most this many local workers.
 MAX_WORKERS = 64
 _CODE = "from zoo.tuning.worker import main; main()"
+#: Memory one worker takes (torch, the model, its data and a trial's run: ~400 MB measured for the notes' models).
+WORKER_MEMORY = 512 << 20
 
 
 def check_workers(workers: int) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers!r}")
+
+
+def cap_workers(workers: int) -> int:
+    """``workers``, or fewer when this machine's cores or available memory cannot run that many.
+
+    More processes than cores only split the same CPU time, and more than memory holds
+    would swap or be killed; the reason is printed when the number is lowered.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    memory = _available_memory()
+    by_memory = max(1, memory // WORKER_MEMORY) if memory else workers
+    cap = max(1, min(cores, by_memory))
+    if workers > cap:
+        reason = f"{cores} CPU core(s)" if cap == cores else f"{(memory or 0) / 2**30:.1f} GiB of memory available"
+        print(
+            f"note: --workers {workers}: running {cap}, as this machine has {reason} "
+            f"(a worker needs a core and about {WORKER_MEMORY >> 20} MiB)",
+            file=sys.stderr,
+        )
+    return min(workers, cap)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now (Linux's MemAvailable), or None where it cannot be told."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _plain(value: Any) -> Any:

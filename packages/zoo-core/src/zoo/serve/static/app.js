@@ -35,34 +35,49 @@ function bars(rows) {
     const pct = Math.max(0, Math.min(1, row.p)) * 100;
     const fill = el("div", { class: "fill" });
     fill.style.width = `${pct.toFixed(1)}%`;
-    box.append(el("div", { class: "bar" }, el("span", { text: row.label }),
+    box.append(el("div", { class: "bar" }, el("span", { class: "name", text: row.label, title: row.label }),
       el("div", { class: "track" }, fill), el("span", { text: `${pct.toFixed(1)}%` })));
   }
   return box;
 }
 
-function showResult(model, result) {
-  const panel = $("result");
-  const children = [el("h2", { text: "Prediction" })];
-  const form = model.input_form;
-  if (form.kind === "image") {
-    children.push(el("div", { class: "big", id: "prediction", text: String(result.output) }));
-    children.push(el("p", { class: "muted", text: `probability ${(result.probability * 100).toFixed(1)}%` }));
-    children.push(bars((result.top || []).map((t) => ({ label: t.class, p: t.probability }))));
-  } else if (form.kind === "text") {
-    children.push(el("div", { class: "big", id: "prediction", text: result.output }));
-    if (result.generated !== undefined) children.push(el("p", { class: "muted", text: "generated: " + result.generated }));
-  } else {
-    const value = typeof result.output === "number" ? result.output.toPrecision(6) : JSON.stringify(result.output);
-    children.push(el("div", { class: "big", id: "prediction", text: value }));
-    if (result.label !== undefined) {
-      children.push(el("p", { class: "muted", text: `predicted label ${result.label}` }));
-      children.push(bars([{ label: "1", p: result.probability }, { label: "0", p: 1 - result.probability }]));
-    }
+// The answer in the model's terms: a class and its probability (and the runners-up), a
+// probability of label 1, a value of the target, or text.
+function answer(model, result) {
+  const target = model.input_form.label;
+  if (Array.isArray(result.top) && typeof result.probability === "number") {
+    return [el("div", { class: "big", id: "prediction", text: String(result.output) }),
+      el("p", { class: "muted", id: "probability", text: `probability ${(result.probability * 100).toFixed(1)}%` }),
+      bars(result.top.map((t) => ({ label: String(t.class), p: t.probability })))];
   }
+  if (result.label !== undefined && typeof result.probability === "number") {
+    const of = target ? `${target} = 1` : "label 1";
+    return [el("div", { class: "big", id: "prediction", text: String(result.label) }),
+      el("p", { class: "muted", id: "probability", text: `probability of ${of}: ${(result.probability * 100).toFixed(1)}%` }),
+      bars([{ label: "1", p: result.probability }, { label: "0", p: 1 - result.probability }])];
+  }
+  if (typeof result.output === "number") {
+    return [el("p", { class: "muted", text: target ? `predicted ${target}` : "predicted value" }),
+      el("div", { class: "big", id: "prediction", text: String(Number(result.output.toPrecision(6))) })];
+  }
+  const text = typeof result.output === "string" ? result.output : JSON.stringify(result.output);
+  const parts = [el("div", { class: "big", id: "prediction", text })];
+  if (result.generated !== undefined) parts.push(el("p", { class: "muted", text: "generated: " + result.generated }));
+  return parts;
+}
+
+function showResult(model, result) {
   const details = el("details", {}, el("summary", { text: "JSON" }), el("pre", { text: JSON.stringify(result, null, 2) }));
-  children.push(details);
-  panel.replaceChildren(...children);
+  const panel = $("result");
+  panel.replaceChildren(el("h2", { text: `${model.name} answers` }), ...answer(model, result), details);
+  const box = panel.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) panel.scrollIntoView({ block: "nearest" });
+}
+
+// The likeliest three classes, where the model has classes and takes the top option.
+function topOptions(model) {
+  const classes = model.labels || model.input_form.classes || [];
+  return (model.options || []).includes("top") && classes.length ? { top: Math.min(3, classes.length) } : {};
 }
 
 function run(model, inputs, options) {
@@ -71,10 +86,33 @@ function run(model, inputs, options) {
 
 function numbersForm(model) {
   const form = model.input_form;
+  const start = form.example || [];
   const fields = form.names.map((name, i) =>
-    el("div", {}, el("label", { for: `x${i}`, text: name }), el("input", { type: "number", step: "any", id: `x${i}`, value: "0" })));
-  const go = () => run(model, [form.names.map((_, i) => Number($(`x${i}`).value))], {});
-  return [...fields, el("div", { class: "row" }, el("button", { class: "primary", id: "submit", text: "Predict", onclick: go }))];
+    el("div", {}, el("label", { for: `x${i}`, text: name }),
+      el("input", { type: "number", step: "any", id: `x${i}`, value: String(start[i] ?? 0) })));
+  const go = () => run(model, [form.names.map((_, i) => Number($(`x${i}`).value))], topOptions(model));
+  return [el("div", { class: "fields" }, ...fields),
+    el("div", { class: "row" }, el("button", { class: "primary", id: "submit", text: "Predict", onclick: go }))];
+}
+
+// A model of typed columns (numbers and categories) takes one CSV row of raw cells, in its columns' order.
+function tableForm(model) {
+  const form = model.input_form;
+  const byName = Object.fromEntries(form.fields.map((f) => [f.name, f]));
+  const fields = form.names.map((name, i) => {
+    const field = byName[name] || { kind: "number", example: "" };
+    const attrs = { id: `x${i}`, value: String(field.example ?? "") };
+    if (field.kind === "number") Object.assign(attrs, { type: "number", step: "any" });
+    else Object.assign(attrs, { type: "text", list: `choices${i}` });
+    const choices = field.kind === "category"
+      ? el("datalist", { id: `choices${i}` }, ...(field.choices || []).map((c) => el("option", { value: String(c) })))
+      : null;
+    return el("div", {}, el("label", { for: `x${i}`, text: name, title: name }), el("input", attrs), choices);
+  });
+  const cell = (v) => (/[",]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+  const go = () => run(model, [form.names.map((_, i) => cell($(`x${i}`).value.trim())).join(",")], topOptions(model));
+  return [el("div", { class: "fields" }, ...fields),
+    el("div", { class: "row" }, el("button", { class: "primary", id: "submit", text: "Predict", onclick: go }))];
 }
 
 function textForm(model) {
@@ -95,7 +133,7 @@ function textForm(model) {
 
 function imageForm(model) {
   const form = model.input_form;
-  const pad = el("canvas", { id: "pad", width: "280", height: "280", "aria-label": "draw a digit here" });
+  const pad = el("canvas", { id: "pad", width: "280", height: "280", "aria-label": "drawing pad" });
   const small = el("canvas", { id: "small", width: String(form.size), height: String(form.size), title: "what the model sees" });
   const ctx = pad.getContext("2d");
   const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height); shrink(); };
@@ -116,7 +154,7 @@ function imageForm(model) {
     ctx.strokeStyle = "#fff"; ctx.lineWidth = 20; ctx.lineCap = "round"; ctx.lineJoin = "round";
     ctx.beginPath(); ctx.moveTo(a[0], a[1]); ctx.lineTo(b[0], b[1]); ctx.stroke();
   }
-  const options = { top: Math.min(5, (form.classes || []).length || 5) };
+  const options = topOptions(model);
   const send = () => { shrink(); run(model, [small.toDataURL("image/png")], options); };
   const upload = el("input", { type: "file", id: "file", accept: "image/*" });
   upload.addEventListener("change", () => {
@@ -132,18 +170,18 @@ function imageForm(model) {
     el("div", { class: "row" },
       el("button", { class: "primary", id: "submit", text: "Predict", onclick: send }),
       el("button", { class: "secondary", id: "clear", text: "Clear", onclick: clear })),
-    el("label", { for: "file", text: "or upload a picture of a digit" }), upload,
+    el("label", { for: "file", text: "or upload a picture" }), upload,
   ];
 }
 
 function show(model, buttons) {
   for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.name === model.name));
   const kind = model.input_form.kind;
-  const body = kind === "image" ? imageForm(model) : kind === "text" ? textForm(model) : numbersForm(model);
-  const a = model.metrics && (model.metrics.val_accuracy ?? model.metrics.accuracy);
-  const acc = typeof a === "number" ? ` · accuracy ${(a * 100).toFixed(1)}%` : "";
+  const body = kind === "image" ? imageForm(model) : Array.isArray(model.input_form.fields) ? tableForm(model)
+    : kind === "text" ? textForm(model) : numbersForm(model);
   $("panel").replaceChildren(el("h2", { text: model.name }),
-    el("p", { class: "muted", text: `${model.summary} (${model.task}${acc})` }), ...body);
+    el("p", { class: "muted", id: "about", text: model.about || model.summary }),
+    el("p", { id: "prompt", text: model.prompt || "" }), ...body);
   $("result").replaceChildren(el("p", { class: "muted", text: "The prediction appears here." }));
 }
 

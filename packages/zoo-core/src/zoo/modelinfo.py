@@ -18,11 +18,19 @@ def describe_model(registry: Registry, name: str) -> dict[str, Any]:
         parameters = sum(p.numel() for p in model.parameters())
     except Exception as exc:  # some models need their data to know their size
         parameters = f"unknown until trained ({type(exc).__name__})"
-    methods = sorted(adapter_for(spec).strategies())
+    adapter = adapter_for(spec)
+    methods = sorted(adapter.strategies())
     return {
         "name": spec.full_name,
         "summary": spec.summary,
         "task": spec.task,
+        # what --metric may choose, where a recipe declares it; the first is the default main metric
+        "metrics": [adapter.main_metric[0]]
+        + [
+            m
+            for m in (*adapter.task_type.metric_names, *getattr(adapter, "extra_metrics", ()))
+            if m != adapter.main_metric[0]
+        ],
         "dataset": spec.dataset,
         "plugin": f"{spec.distribution} {spec.version}",
         "parameters": parameters,

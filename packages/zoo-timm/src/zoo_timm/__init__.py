@@ -1,0 +1,1 @@
+"""timm's image backbones as zoo models ``timm.<arch>``, registered from a catalogue shipped here."""
