@@ -81,7 +81,9 @@ def test_a_full_queue_is_a_503_with_retry_after(tmp_path: Path) -> None:
                 break
         assert refused, "24 requests at once never filled a queue of one"
         assert refused[0].headers["retry-after"] == "1"
-        assert "1 requests are already waiting for vision.cnn" in refused[0].json()["error"]
+        # whichever queue fills first: the model's (one waiting) or the shared picture decoding's
+        error = refused[0].json()["error"]
+        assert re.search(r"\d+ requests are already waiting for (vision\.cnn|picture decoding)", error), error
         assert server.gauge("zoo_requests_total") >= 24
         text = httpx.get(server.base + "/metrics").text
         counted = r'zoo_requests_total\{model="vision.cnn",route="/v1/models/\{name\}/predict",status="503"\}'

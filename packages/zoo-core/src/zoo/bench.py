@@ -125,7 +125,8 @@ def fill(row: BenchRow, result: dict[str, Any], cap: int | None) -> None:
     key = f"val_{row.metric}"
     values = [h.get(key) for h in history]
     if history and all(v is None for v in values):
-        reported = sorted(k[len("val_") :] for k in history[-1] if k.startswith("val_"))
+        last = history[-1]
+        reported = sorted(k[len("val_") :] for k in last if k.startswith("val_") and _scalar(last[k]))
         row.status = "failed"
         row.reason = (
             f"the run reports no metric {row.metric!r} (the recipe's target or the main metric); "
@@ -270,3 +271,8 @@ def bench(
 
 def as_json(rows: list[BenchRow]) -> list[dict[str, Any]]:
     return [{**asdict(row), "flagged": row.flagged} for row in rows]
+
+
+def _scalar(value: Any) -> bool:
+    """A number a target can name (per-class lists and the confusion matrix are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

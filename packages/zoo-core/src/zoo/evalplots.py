@@ -67,14 +67,7 @@ def draw_confusion(matrix: list[list[int]], classes: list[str] | None, out: Path
                     ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if v > top / 2 else "black")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-plot")
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        tmp.replace(out)
-    finally:
-        plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
+    _save(fig, out)
     return out
 
 
@@ -137,6 +130,14 @@ def _residuals(out: Path, metrics: dict[str, Any], pairs: list[Any], title: str)
     shown = f"r2 {r2:.4f}" if isinstance(r2, float) else "r2 undefined (constant target)"
     fig.suptitle(f"{title}\n{shown}, mse {metrics['mse']:.4g}", fontsize=10)
     fig.tight_layout()
+    _save(fig, out)
+    return f"residuals: {out}"
+
+
+def _save(fig: Any, out: Path) -> None:
+    """Write the figure beside ``out`` and rename it over: a reader never sees half a PNG."""
+    import matplotlib.pyplot as plt
+
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-plot")
     try:
         fig.savefig(tmp, format="png", dpi=100)
@@ -145,4 +146,3 @@ def _residuals(out: Path, metrics: dict[str, Any], pairs: list[Any], title: str)
         plt.close(fig)
         if tmp.exists():
             tmp.unlink()
-    return f"residuals: {out}"

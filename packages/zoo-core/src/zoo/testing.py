@@ -241,7 +241,8 @@ def _model_checks(spec: ModelSpec, registry: Registry, folder: Path) -> Iterator
     def targets() -> str | None:
         adapter, bundle = state["adapter"], state["bundle"]
         stats = adapter.batch_stats(state["outputs"], state["y"], bundle.num_classes)
-        reported = {"loss", *adapter.finalize(stats)}
+        finals = adapter.finalize(stats)
+        reported = {"loss", *(k for k, v in finals.items() if isinstance(v, (int, float)) and not isinstance(v, bool))}
         wrong = [f"{r.name} targets {r.target[0]!r}" for r in spec.recipes if r.target and r.target[0] not in reported]
         return f"recipe {'; '.join(wrong)}, but evaluation reports {', '.join(sorted(reported))}" if wrong else None
 
