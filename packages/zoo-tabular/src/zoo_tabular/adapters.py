@@ -49,16 +49,10 @@ class TabularAdapter(ModelAdapter):
         names = list(inputs)
         places = [f"input {text!r}" for text in inputs]
         if options.get("csv"):
-            path, lines, csv_rows = prediction_rows(options["csv"], meta)
-            rows += csv_rows
-            names += [f"{Path(path).name}:{line}" for line in lines]
-            places += [f"{path}, line {line}" for line in lines]
+            _add_csv(prediction_rows(options["csv"], meta), rows, names, places)
         if not rows:
             return []
-        x = prediction_features(rows, meta, places).to(device)
-        model.eval()
-        with torch.no_grad():
-            outputs = model(x).float().reshape(len(x), -1)
+        outputs = _outputs(model, prediction_features(rows, meta, places).to(device))
         results = []
         for name, row, decoded in zip(names, rows, self.decode(outputs, meta, options), strict=True):
             result: dict[str, Any] = {"input": name, "values": row, **decoded}
@@ -80,16 +74,10 @@ class TabularAdapter(ModelAdapter):
         rows = [row_cells(plan, text_cells(text), f"input {text[:60]!r}") for text in inputs]
         names, places = list(inputs), [f"input {text[:60]!r}" for text in inputs]
         if options.get("csv"):
-            path, lines, csv_rows = csv_rows_by_name(options["csv"], plan)
-            rows += csv_rows
-            names += [f"{Path(path).name}:{line}" for line in lines]
-            places += [f"{path}, line {line}" for line in lines]
+            _add_csv(csv_rows_by_name(options["csv"], plan), rows, names, places)
         if not rows:
             return []
-        x = encode_rows(plan, rows, places).to(device)
-        model.eval()
-        with torch.no_grad():
-            outputs = model(x).float().reshape(len(x), -1)
+        outputs = _outputs(model, encode_rows(plan, rows, places).to(device))
         decoded = self.decode(outputs, meta, options)
         return [
             {"input": name, "values": [row.get(c, "") for c in plan.features], **result}
@@ -281,3 +269,20 @@ class RegressorAdapter(ChosenMetric):
                 )
             steps["output"] = {"mean": mean, "std": std, "how": "prediction = output * std + mean"}
         return steps
+
+
+def _add_csv(
+    found: tuple[str, list[int], list[Any]], rows: list[Any], names: list[str], places: list[str]
+) -> None:
+    """Append a ``--csv`` file's rows, each named ``FILE:LINE`` and placed by path and line for errors."""
+    path, lines, csv_rows = found
+    rows += csv_rows
+    names += [f"{Path(path).name}:{line}" for line in lines]
+    places += [f"{path}, line {line}" for line in lines]
+
+
+def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One forward pass in eval mode without gradients: a row of outputs per input."""
+    model.eval()
+    with torch.no_grad():
+        return model(x).float().reshape(len(x), -1)
