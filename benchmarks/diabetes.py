@@ -37,7 +37,7 @@ def reference_accuracy(data: str, seed: int) -> float:
     """Logistic regression fitted to convergence (L-BFGS) on the same training split."""
     import torch
 
-    from zoo.data import DataRequest, TensorSplit
+    from zoo.contracts.data import DataRequest, TensorSplit
     from zoo_tabular.datasets import load_diabetes
 
     bundle = load_diabetes(DataRequest({"data": data}, Path("."), seed))

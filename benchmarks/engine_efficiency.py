@@ -63,7 +63,7 @@ def write_synthetic(data_dir: Path, n_train: int, n_test: int) -> None:
 
 
 def recipe_hparams(model: str, device: str) -> dict[str, Any]:
-    from zoo.registry import get_registry
+    from zoo.plugins.registry import get_registry
 
     spec = get_registry().model(f"vision.{model}")
     return spec.recipe(None, device="cpu" if device == "cpu" else "accelerator").resolved()
@@ -78,17 +78,17 @@ def device_peak_mb(device: Any) -> float | None:
 def side_zoo(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    import zoo.progress
-    from zoo.trainer import train
+    import zoo.training.progress
+    from zoo.training.trainer import train
 
     epoch_rss: list[float] = []
-    original = zoo.progress.Reporter.end_epoch
+    original = zoo.training.progress.Reporter.end_epoch
 
     def end_epoch(self: Any, *a: Any, **k: Any) -> Any:
         epoch_rss.append(round(rss_mb(), 1))
         return original(self, *a, **k)
 
-    zoo.progress.Reporter.end_epoch = end_epoch  # type: ignore[method-assign]
+    zoo.training.progress.Reporter.end_epoch = end_epoch  # type: ignore[method-assign]
     device = torch.device(args.device)
     run = train(
         f"vision.{args.model}",

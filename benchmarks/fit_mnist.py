@@ -40,7 +40,7 @@ def child(kind: str, data_dir: str, seed: int, threads: int, device: str, out: s
         run = zoo.train("vision.cnn", data_dir=data_dir, seed=seed, device=device, out=out, quiet=True)
         read = 0.0
     else:
-        from zoo.data import DataRequest
+        from zoo.contracts.data import DataRequest
         from zoo_vision.mnist import find_files, normalize, read_split
 
         files = find_files(DataRequest({}, Path(data_dir), seed, download=False))

@@ -151,7 +151,7 @@ class EpochClock:
     """Records when each epoch ended, counted from ``start()``."""
 
     def __init__(self) -> None:
-        from zoo.callbacks import Callback
+        from zoo.training.callbacks import Callback
 
         clock = self
 
@@ -278,7 +278,7 @@ def main() -> None:
     os.environ["ZOO_NO_PLOTS"] = "1"
     import torch
 
-    from zoo.outpath import check_output, write_text_atomic
+    from zoo.files.outpath import check_output, write_text_atomic
 
     if args.out is not None:
         check_output(args.out, flag="--out")

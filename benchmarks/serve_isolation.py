@@ -87,7 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    from zoo.weights import open_weights
+    from zoo.files.weights import open_weights
 
     vocab = len(open_weights("seq.embedding").metadata["data_meta"]["vocab"])
     port = free_port()

@@ -37,7 +37,7 @@ DIGIT = ROOT / "packages/zoo-vision/src/zoo_vision/examples/digit-7.png"
 
 def bodies() -> dict[str, tuple[bytes, dict[str, str]]]:
     """One request per route: its body and headers."""
-    from zoo.export import load_ref
+    from zoo.use.export import load_ref
     from zoo_vision.images import load_digit
     from zoo_vision.mnist import normalize
 

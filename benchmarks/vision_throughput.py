@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.batching import iterate, to_device
-from zoo.data import DataBundle, DataRequest
+from zoo.contracts.data import DataBundle, DataRequest
+from zoo.use.batching import iterate, to_device
 from zoo_vision import mnist
 from zoo_vision.idx import encode_images, encode_labels
 from zoo_vision.models import build_cnn, build_fc

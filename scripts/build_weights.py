@@ -137,7 +137,7 @@ def zoo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def sha256(path: Path) -> str:
-    from zoo.weights import sha256_of
+    from zoo.files.weights import sha256_of
 
     return sha256_of(path)
 
@@ -162,8 +162,8 @@ def strip_resume_state(source: Path, target: Path) -> dict[str, str]:
 
 def shareable(raw: dict[str, str], source: Path) -> dict[str, str]:
     """Metadata in the current format, without anything that names a place on this machine."""
-    from zoo import metadata as schema
-    from zoo.registry import get_registry
+    from zoo.contracts import metadata as schema
+    from zoo.plugins.registry import get_registry
 
     meta = schema.decode(raw, source)
     meta.pop("data_dir", None)  # older files recorded the data folder

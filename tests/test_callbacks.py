@@ -28,7 +28,7 @@ def zoo_register_models(register):
 SMALL_IMPL = """
 import torch
 from torch import nn
-from zoo.data import DataBundle, TensorSplit
+from zoo.contracts.data import DataBundle, TensorSplit
 
 def build():
     return nn.Linear(2, 2)
@@ -43,8 +43,8 @@ def load(request):
 
 STOPPER = """
 import json, sys
-from zoo.callbacks import Callback
-from zoo.trainer import train
+from zoo.training.callbacks import Callback
+from zoo.training.trainer import train
 
 class StopAtTwo(Callback):
     def __init__(self):
@@ -75,7 +75,7 @@ def _python(code: str, *args: str, site: Path, cwd: Path) -> subprocess.Complete
 
 
 def _last_epoch(path: Path) -> int:
-    from zoo.checkpoint import read_checkpoint
+    from zoo.files.checkpoint import read_checkpoint
 
     _, meta = read_checkpoint(path)
     return int(meta["epoch"])
@@ -181,8 +181,8 @@ def test_early_stop_without_validation_data_is_refused(zoo_cli: Runner, tmp_path
 
 
 def test_early_stopping_rules() -> None:
-    from zoo.callbacks import EarlyStopping, EpochEnd
     from zoo.errors import UsageError
+    from zoo.training.callbacks import EarlyStopping, EpochEnd
 
     def feed(stopper: EarlyStopping, values: list[float], mode: str = "max") -> int | None:
         for epoch, value in enumerate(values, start=1):

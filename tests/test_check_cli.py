@@ -10,7 +10,7 @@ from pathlib import Path
 
 from zoo_testkit import Runner, write_plugin
 
-from zoo.registry import FIRST_PARTY
+from zoo.plugins.registry import FIRST_PARTY
 
 # Four models, each broken in one way a plugin author can get wrong.
 BROKEN_PLUGIN = """
@@ -41,7 +41,7 @@ def zoo_register_models(register):
 BROKEN_IMPL = """
 import torch
 from torch import nn
-from zoo.data import DataBundle, TensorSplit
+from zoo.contracts.data import DataBundle, TensorSplit
 
 def load(request):
     g = torch.Generator().manual_seed(0)

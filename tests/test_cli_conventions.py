@@ -186,7 +186,7 @@ def test_runs_table_never_cuts_the_path(toy_site: Path, tmp_path: Path) -> None:
 
 
 def test_epoch_lines_and_warnings_read_right() -> None:
-    from zoo.progress import epoch_line, epoch_step, run_warnings
+    from zoo.training.progress import epoch_line, epoch_step, run_warnings
 
     on_train = {"epoch": 2, "train_loss": 0.5, "val_loss": 0.4, "val_accuracy": 0.75, "seconds": 0.1}
     line = epoch_line({**on_train, "eval_split": "train"}, 10)
@@ -200,8 +200,8 @@ def test_epoch_lines_and_warnings_read_right() -> None:
 
 def test_adapter_counts_predicted_classes() -> None:
     torch = pytest.importorskip("torch")
-    from zoo.adapter import ModelAdapter
-    from zoo.spec import ModelSpec, Recipe
+    from zoo.contracts.adapter import ModelAdapter
+    from zoo.contracts.spec import ModelSpec, Recipe
 
     def spec(task: str) -> ModelSpec:
         return ModelSpec("m", "", task, "x:y", "d", (Recipe("default", ""),))
@@ -220,7 +220,7 @@ def test_adapter_counts_predicted_classes() -> None:
 
 def test_reprs_are_readable() -> None:
     from zoo.backend import CpuBackend
-    from zoo.spec import DatasetSpec, ModelSpec, Recipe, Weights
+    from zoo.contracts.spec import DatasetSpec, ModelSpec, Recipe, Weights
 
     recipe = Recipe("seed", "the notes", {"epochs": 100, "lr": 0.01})
     spec = ModelSpec("cnn", "", "multiclass", "x:y", "vision.mnist", (recipe,), namespace="vision")
@@ -242,7 +242,7 @@ def _write_run(run: Path, rows: list[dict[str, Any]]) -> None:
 
 def test_plots_of_one_epoch_a_grid_and_a_long_run(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from zoo.plots import best_epoch, plot_run
+    from zoo.use.plots import best_epoch, plot_run
 
     one = {"epoch": 1, "train_loss": 0.5, "val_loss": 0.4, "val_accuracy": 0.6, "eval_split": "val"}
     _write_run(tmp_path / "one", [one])

@@ -174,7 +174,7 @@ RANK_IMPL = """
 import os
 import torch
 from torch import nn
-from zoo.data import DataBundle, TensorSplit
+from zoo.contracts.data import DataBundle, TensorSplit
 from zoo.errors import ZooError
 
 def build():

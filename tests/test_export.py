@@ -33,7 +33,7 @@ def checkpoint(name: str, work: Path) -> Path:
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
 @pytest.mark.parametrize("name", sorted(TINY_RUNS))
 def test_every_model_exports_and_agrees(name: str, fmt: str, work: Path) -> None:
-    from zoo.export import export_checkpoint
+    from zoo.use.export import export_checkpoint
 
     ckpt = checkpoint(name, work)
     result = export_checkpoint(ckpt, fmt, work / f"{name}.{fmt}")
@@ -67,7 +67,7 @@ UNEXPORTABLE_PLUGIN = """
 import torch
 from torch import nn
 from zoo import DatasetSpec, ModelSpec, Recipe, hookimpl
-from zoo.data import DataBundle, TensorSplit
+from zoo.contracts.data import DataBundle, TensorSplit
 
 class Zeta(nn.Module):
     def __init__(self):

@@ -29,7 +29,7 @@ FT_IMPL = """
 import math
 import torch
 from torch import nn
-from zoo.data import DataBundle, TensorSplit
+from zoo.contracts.data import DataBundle, TensorSplit
 
 def build(hidden=8, num_classes=3):
     return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
@@ -59,7 +59,7 @@ def ft(tmp_path: Path, zoo_cli: Runner) -> tuple[Path, Path]:
 
 
 def _tensors(path: Path) -> tuple[dict, dict]:
-    from zoo.checkpoint import read_checkpoint
+    from zoo.files.checkpoint import read_checkpoint
 
     return read_checkpoint(path)
 

@@ -18,8 +18,8 @@ from serve_testkit import serving, zoo_env
 from torch import nn
 
 import zoo
-from zoo.callbacks import Callback, EpochEnd
 from zoo.errors import UsageError
+from zoo.training.callbacks import Callback, EpochEnd
 
 NETS = """
 from torch import nn
@@ -151,8 +151,8 @@ def test_a_module_whose_outputs_do_not_fit_the_task_is_one_error_before_any_step
 def test_fit_keywords_are_the_run_options_and_hyperparameters_of_zoo_train() -> None:
     from dataclasses import fields
 
-    from zoo.runconfig import RunOptions
-    from zoo.spec import BASE_HPARAMS
+    from zoo.contracts.spec import BASE_HPARAMS
+    from zoo.training.runconfig import RunOptions
 
     assert {f.name for f in fields(RunOptions)} | set(BASE_HPARAMS) <= set(zoo.fit_keywords())
 
@@ -246,7 +246,7 @@ def test_a_checkpoint_without_a_builder_says_how_to_use_it(tmp_path: Path, monke
 def test_a_checkpoint_whose_builder_is_not_a_model_builder_is_refused(nets: Path) -> None:
     from mynets import make_net
 
-    from zoo.checkpoint import read_checkpoint, save_checkpoint
+    from zoo.files.checkpoint import read_checkpoint, save_checkpoint
 
     path = zoo.save(make_net(), "net.safetensors", builder="mynets:make_net", task="multiclass")
     tensors, meta = read_checkpoint(path)

@@ -1,4 +1,4 @@
-"""zoo.hostmem: training processes on the CPU keep multi-megabyte blocks in the heap."""
+"""zoo.training.hostmem: training processes on the CPU keep multi-megabyte blocks in the heap."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from zoo import hostmem
+from zoo.training import hostmem
 
 
 def _has_mallinfo2() -> bool:
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not (GLIBC and _has_mallinfo2()), reason="needs 
 # Where a fresh process's 16 MB block comes from: the heap (arena) or its own mapping (hblkhd).
 PROBE = """
 import ctypes, json, sys
-from zoo.hostmem import keep_freed_memory
+from zoo.training.hostmem import keep_freed_memory
 
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in

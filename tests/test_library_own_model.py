@@ -14,9 +14,9 @@ from PIL import Image, ImageDraw
 from serve_testkit import run_zoo, serving
 
 import zoo
+from zoo.contracts.spec import resolve
 from zoo.errors import UsageError
-from zoo.safefile import read_header
-from zoo.spec import resolve
+from zoo.files.safefile import read_header
 
 LABELS = ["bar", "dash", "ring"]
 
@@ -154,7 +154,7 @@ def test_train_passes_callbacks_to_the_run(tmp_path: Path) -> None:
     seen: list[int] = []
 
     class StopAtTwo(zoo.Callback):
-        def on_epoch_end(self, end: zoo.callbacks.EpochEnd) -> None:
+        def on_epoch_end(self, end: zoo.training.callbacks.EpochEnd) -> None:
             seen.append(end.epoch)
             if end.epoch == 2:
                 end.stop("two epochs are enough")

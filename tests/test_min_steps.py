@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zoo_testkit import Runner
 
+from zoo.contracts.spec import BASE_HPARAMS
 from zoo.errors import UsageError
-from zoo.hparams import MAX_COUNT, SMALL_DATA_PASSES, HParams, raise_limit, reach_min_steps
-from zoo.spec import BASE_HPARAMS
+from zoo.training.hparams import MAX_COUNT, SMALL_DATA_PASSES, HParams, raise_limit, reach_min_steps
 
 NOTE = "epochs: 3 -> 5 to reach the recipe's 40 optimizer steps (min_steps) on 60 samples at 8 steps an epoch"
 

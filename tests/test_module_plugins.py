@@ -20,7 +20,7 @@ from torch import nn
 
 import zoo
 from zoo import DatasetSpec, hookimpl
-from zoo.data import DataBundle, TensorSplit
+from zoo.contracts.data import DataBundle, TensorSplit
 
 
 def load_points(request):

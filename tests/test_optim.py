@@ -1,4 +1,4 @@
-"""zoo.optim: torch.optim's updates bit for bit, without importing torch._dynamo."""
+"""zoo.training.optim: torch.optim's updates bit for bit, without importing torch._dynamo."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 from zoo_testkit import Runner
 
-from zoo import optim
+from zoo.training import optim
 
 Build = Callable[[Any], torch.optim.Optimizer]
 
@@ -73,7 +73,7 @@ def test_updates_and_state_match_torch_optim_bit_for_bit(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["sgd", "adamw"])
 def test_state_moves_both_ways_between_zoo_and_torch_optim(kind: str) -> None:
-    """Checkpoints written before zoo.optim existed hold torch.optim state; they must resume exactly."""
+    """Checkpoints written before zoo.training.optim existed hold torch.optim state; they must resume exactly."""
     (m1, o1, s1), (m2, o2, s2) = _pair(kind)
     _steps(m2, o2, s2, 5, seed=1)
     m1.load_state_dict(m2.state_dict())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from zoo_testkit import Runner, write_plugin
 
-from zoo.registry import FIRST_PARTY
+from zoo.plugins.registry import FIRST_PARTY
 
 
 def test_empty_install_lists_nothing_and_has_cpu(zoo_cli: Runner) -> None:

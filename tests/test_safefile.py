@@ -1,4 +1,4 @@
-"""Tests for zoo.safefile: real files on disk, real optimizers and schedulers, real crashes."""
+"""Tests for zoo.files.safefile: real files on disk, real optimizers and schedulers, real crashes."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from zoo import safefile
 from zoo.errors import CheckpointError
-from zoo.safefile import MAX_HEADER_BYTES, read_header, read_safetensors, write_safetensors
+from zoo.files import safefile
+from zoo.files.safefile import MAX_HEADER_BYTES, read_header, read_safetensors, write_safetensors
 
 CUDA = torch.cuda.is_available()
 
@@ -176,8 +176,8 @@ def test_failed_write_removes_temp_and_keeps_previous_file(
 
 _WRITER = """
 import os, sys, time, torch
-from zoo import safefile
-from zoo.safefile import write_safetensors
+from zoo.files import safefile
+from zoo.files.safefile import write_safetensors
 
 def slow_disk(fd, data):
     # 8 MB at a time with a pause: a slow disk, so that a kill surely lands mid-write

@@ -129,17 +129,17 @@ def test_a_third_party_plugin_option_works_through_serve(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("ref", ["vision.cnn", "tabular.linear:default", "seq.rnn"])
 def test_check_roundtrip_serves_each_kind_of_model_in_process(ref: str) -> None:
+    from zoo.files.weights import open_weights
     from zoo.serve import check_roundtrip
-    from zoo.weights import open_weights
 
     check_roundtrip(open_weights(ref), "m")
 
 
 def test_check_roundtrip_names_the_route_that_failed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from zoo.adapter import adapter_for
+    from zoo.contracts.adapter import adapter_for
     from zoo.errors import UsageError, ZooError
+    from zoo.files.weights import open_weights
     from zoo.serve import check_roundtrip
-    from zoo.weights import open_weights
 
     loaded = open_weights("tabular.linear")
 

@@ -45,7 +45,7 @@ def client(server: str) -> Iterator[Any]:
 
 def digits() -> np.ndarray:
     """The shipped example digits as the model takes them: framed, scaled and normalized."""
-    from zoo.weights import open_weights
+    from zoo.files.weights import open_weights
     from zoo_vision.images import load_digit
     from zoo_vision.mnist import normalize
 

@@ -126,25 +126,33 @@ def test_no_module_is_longer_than_the_limit() -> None:
 def test_no_import_circles() -> None:
     graph = _graph()
     assert _circles(graph) == []
-    assert graph["zoo.safefile"] and "zoo.spec" in graph["zoo.registry"]  # the walk sees real imports
-    assert "zoo.core_plugin" in graph["zoo.registry"]  # ... imports inside functions among them
+    assert (
+        graph["zoo.files.safefile"] and "zoo.contracts.spec" in graph["zoo.plugins.registry"]
+    )  # the walk sees real imports
+    assert "zoo.plugins.builtin" in graph["zoo.plugins.registry"]  # ... imports inside functions among them
 
 
 def test_the_walk_follows_functions_and_skips_type_checking() -> None:
     text = (
         "from typing import TYPE_CHECKING\n"
-        "if TYPE_CHECKING:\n    from zoo.loaded import LoadedModel\nelse:\n    from zoo import errors\n"
-        "def f():\n    from zoo import env, __version__\n    import zoo.spec\n"
-        "    def g():\n        from .outpath import check_output\n"
+        "if TYPE_CHECKING:\n    from zoo.use.loaded import LoadedModel\nelse:\n    from zoo import errors\n"
+        "def f():\n    from zoo import env, __version__\n    import zoo.contracts.spec\n"
+        "    def g():\n        from .files.outpath import check_output\n"
     )
-    assert _imports_in(text, "zoo", _modules()) == {"zoo", "zoo.errors", "zoo.env", "zoo.spec", "zoo.outpath"}
+    assert _imports_in(text, "zoo", _modules()) == {
+        "zoo",
+        "zoo.errors",
+        "zoo.env",
+        "zoo.contracts.spec",
+        "zoo.files.outpath",
+    }
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"f"}, "f": {"e"}, "g": {"g2"}, "g2": set()}
     assert _circles(graph) == [["a", "b", "c"], ["e", "f"]]
 
 
 def test_the_first_party_plugin_list_is_the_registry_s() -> None:
     """noxfile.py cannot import zoo (it runs outside the venv), so its copy is held equal here."""
-    from zoo.registry import FIRST_PARTY
+    from zoo.plugins.registry import FIRST_PARTY
 
     tree = ast.parse((CORE.parents[3] / "noxfile.py").read_text(encoding="utf-8"))
     found = [

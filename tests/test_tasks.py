@@ -1,4 +1,4 @@
-"""Task behaviour (zoo.tasks) and the adapter hooks built on it: transforms, decode, predict."""
+"""Task behaviour (zoo.contracts.tasks) and the adapter hooks built on it: transforms, decode, predict."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.adapter import ModelAdapter
+from zoo.contracts.adapter import ModelAdapter
+from zoo.contracts.spec import TASKS, ModelSpec, Recipe
+from zoo.contracts.tasks import Task, task_for
 from zoo.errors import UsageError
-from zoo.spec import TASKS, ModelSpec, Recipe
-from zoo.tasks import Task, task_for
 
 
 def spec(task: str, **fields: object) -> ModelSpec:
@@ -34,7 +34,10 @@ def test_every_task_name_has_one_class_and_specs_are_checked_against_them() -> N
 
 
 def test_task_names_load_without_torch() -> None:
-    code = "import sys, zoo.spec, zoo.tasks; print('torch' in sys.modules, len(zoo.tasks.TASKS))"
+    code = (
+        "import sys, zoo.contracts.spec, zoo.contracts.tasks; "
+        "print('torch' in sys.modules, len(zoo.contracts.tasks.TASKS))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "4"]
 

@@ -16,7 +16,7 @@ import pytest
 from zoo_testkit import Runner
 
 from zoo.errors import UsageError
-from zoo.threads import SPLIT_WORTH, check_threads, choose_threads
+from zoo.training.threads import SPLIT_WORTH, check_threads, choose_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_the_cli_records_the_given_count_and_chooses_one_for_a_small_model(
 def test_the_choice_splits_only_costly_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert choose_threads(87, 32) == 1  # the diabetes MLP
-    monkeypatch.setattr("zoo.threads.usable_cpus", lambda: 2)
+    monkeypatch.setattr("zoo.training.threads.usable_cpus", lambda: 2)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert choose_threads(SPLIT_WORTH, 1) == 2  # an idle 2-core machine: both
     monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 2.0, 2.0))

@@ -1,4 +1,4 @@
-"""Tests for zoo.trainstate: optimizer, scheduler and RNG state through real safetensors files."""
+"""Tests for zoo.training.state: optimizer, scheduler and RNG state through real safetensors files."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from zoo.safefile import read_safetensors, write_safetensors
-from zoo.trainstate import capture_rng, flatten_state, restore_rng, unflatten_state
+from zoo.files.safefile import read_safetensors, write_safetensors
+from zoo.training.state import capture_rng, flatten_state, restore_rng, unflatten_state
 
 CUDA = torch.cuda.is_available()
 
@@ -219,9 +219,9 @@ def test_cuda_optimizer_state_resumes_on_cuda(tmp_path: Path) -> None:
 
 
 def test_train_progress_round_trips_through_checkpoint_metadata(tmp_path: Path) -> None:
+    from zoo.contracts.metadata import decode, encode
     from zoo.errors import CheckpointError
-    from zoo.metadata import decode, encode
-    from zoo.trainstate import TrainProgress
+    from zoo.training.state import TrainProgress
 
     best = {"metric": "val_accuracy", "value": 0.75, "epoch": 3, "loss": 0.5}
     progress = TrainProgress(epochs_done=3, global_step=42, step_in_epoch=2, partial_loss=1.5, partial_n=16, best=best)

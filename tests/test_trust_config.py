@@ -24,11 +24,11 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 from zoo_testkit import TOY_IMPL, TOY_PLUGIN, Runner, write_plugin
 
+from zoo.contracts.options import MAX_INT, coerce, split_overrides
+from zoo.contracts.spec import DatasetSpec, ModelSpec, Recipe
 from zoo.errors import UsageError
-from zoo.hparams import HParams
-from zoo.options import MAX_INT, coerce, split_overrides
-from zoo.runconfig import INFORMATIONAL, SETTINGS, check_config
-from zoo.spec import DatasetSpec, ModelSpec, Recipe
+from zoo.training.hparams import HParams
+from zoo.training.runconfig import INFORMATIONAL, SETTINGS, check_config
 
 # A dataset that takes part in --folds, and a method that stops the run at a chosen epoch:
 # STOP="EPOCH:KILL" kills the process at the start of that (1-based) epoch, "EPOCH:INT" sends Ctrl-C.
@@ -48,8 +48,8 @@ def zoo_register_models(register):
 FOLD_IMPL = """
 import os, signal
 import torch
-from zoo.adapter import ModelAdapter, autograd_epoch
-from zoo.data import DataBundle, TensorSplit
+from zoo.contracts.adapter import ModelAdapter, autograd_epoch
+from zoo.contracts.data import DataBundle, TensorSplit
 
 def load(request):
     g = torch.Generator().manual_seed(7)
@@ -472,9 +472,9 @@ def test_run_options_are_one_type_for_plan_train_and_the_cli() -> None:
     import dataclasses
     import inspect
 
-    from zoo.plan import make_plan
-    from zoo.runconfig import RunOptions
-    from zoo.trainer import train
+    from zoo.training.plan import make_plan
+    from zoo.training.runconfig import RunOptions
+    from zoo.training.trainer import train
 
     # zoo.train has no second list of the options: its keywords are sorted by RunOptions itself.
     assert list(inspect.signature(train).parameters) == ["name", "callbacks", "keywords"]

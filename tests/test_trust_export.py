@@ -89,7 +89,7 @@ def strict_json(text: str) -> Any:
 
 # -- outputs: never an input, never through a link, never a device ----------------------
 def test_export_never_overwrites_its_input_or_writes_through_a_link(tmp_path: Path, monkeypatch) -> None:
-    from zoo.export import export_checkpoint
+    from zoo.use.export import export_checkpoint
 
     monkeypatch.chdir(tmp_path)
     ckpt = tmp_path / "a.safetensors"
@@ -133,7 +133,7 @@ def test_export_to_a_device_or_folder_is_refused_up_front_by_the_cli(tmp_path: P
 
 
 def test_export_writes_atomically_with_the_side_file(tmp_path: Path, monkeypatch) -> None:
-    from zoo.export import export_checkpoint
+    from zoo.use.export import export_checkpoint
 
     monkeypatch.chdir(tmp_path)
     old = tmp_path / "out.pt2"
@@ -155,7 +155,7 @@ def test_export_by_name_writes_into_the_current_folder(tmp_path: Path) -> None:
 
 def test_a_registered_name_wins_over_a_file_of_that_name(tmp_path: Path, monkeypatch) -> None:
     import zoo as zoo_lib
-    from zoo.weights import checkpoint_file, looks_like_path
+    from zoo.files.weights import checkpoint_file, looks_like_path
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(WEIGHTS["vision.fc"], tmp_path / "tabular.affine")
@@ -178,7 +178,7 @@ def test_a_config_asking_for_200000_layers_is_refused_before_building(tmp_path: 
 
 
 def test_the_build_limit_stops_any_builder() -> None:
-    from zoo.buildlimit import BuildLimitError, bounded_build, checkpoint_limit
+    from zoo.files.buildlimit import BuildLimitError, bounded_build, checkpoint_limit
 
     with pytest.raises(BuildLimitError), torch.device("meta"), bounded_build(checkpoint_limit(2)):
         nn.Sequential(*(nn.Linear(2, 2) for _ in range(100_000)))
@@ -189,10 +189,10 @@ def test_the_build_limit_stops_any_builder() -> None:
 
 # -- data_meta that sizes allocations -----------------------------------------------------
 def test_an_export_example_batch_is_bounded_before_it_is_allocated(tmp_path: Path) -> None:
-    from zoo.adapter import ModelAdapter
-    from zoo.export import example_batch
-    from zoo.loaded import LoadedModel
-    from zoo.registry import get_registry
+    from zoo.contracts.adapter import ModelAdapter
+    from zoo.plugins.registry import get_registry
+    from zoo.use.export import example_batch
+    from zoo.use.loaded import LoadedModel
 
     class Huge(ModelAdapter):  # a third-party adapter that trusts its metadata
         def example_batch(self, meta: dict[str, Any], batch: int = 2, model: nn.Module | None = None) -> torch.Tensor:
@@ -203,7 +203,7 @@ def test_an_export_example_batch_is_bounded_before_it_is_allocated(tmp_path: Pat
     with pytest.raises(CheckpointError, match="MiB limit"):
         example_batch(Huge(spec), loaded, 3)
     vision = craft("vision.fc", tmp_path / "big.safetensors", image_size=30_000)
-    from zoo.export import export_checkpoint
+    from zoo.use.export import export_checkpoint
 
     with pytest.raises(CheckpointError, match="image_size"):
         export_checkpoint(str(vision), "onnx", tmp_path / "big.onnx")
@@ -229,8 +229,8 @@ VALUES = st.one_of(
 @pytest.mark.parametrize("model", sorted(DAMAGE))
 def test_damaged_data_meta_gives_a_result_or_one_checkpoint_error(model: str, tmp_path: Path) -> None:
     import zoo as zoo_lib
-    from zoo.adapter import adapter_for
-    from zoo.export import example_batch, export_metadata
+    from zoo.contracts.adapter import adapter_for
+    from zoo.use.export import example_batch, export_metadata
 
     @STABLE
     @given(key=st.sampled_from(DAMAGE[model]), value=VALUES)

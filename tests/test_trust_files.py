@@ -1,6 +1,6 @@
 """Files zoo is given: only regular files are read, never past a cap, gzip inflated under it.
 
-Unit and property tests of zoo.readfile, the checkpoint reader's file check, and the CLI
+Unit and property tests of zoo.files.readfile, the checkpoint reader's file check, and the CLI
 refusing a pipe, a device and a gzip bomb given as data, text, inputs or weights.
 """
 
@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from zoo_testkit import Runner
 
-from zoo import readfile
 from zoo.errors import CheckpointError, DataError, UsageError
-from zoo.readfile import (
+from zoo.files import readfile
+from zoo.files.readfile import (
     ENV,
     MAX_JSON_DEPTH,
     MiB,
@@ -36,7 +36,7 @@ from zoo.readfile import (
     read_json,
     read_maybe_gzipped,
 )
-from zoo.safefile import read_header
+from zoo.files.safefile import read_header
 
 STABLE = settings(
     max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]

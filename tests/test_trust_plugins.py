@@ -191,7 +191,7 @@ def test_base_exceptions_from_plugins_are_quarantined(toy_site: Path, tmp_path: 
     add(toy_site, "quitter", QUITS_AT_IMPORT)
     code = (
         "import json, os, posix\nreal = os._exit, posix._exit\n"
-        "from zoo.registry import get_registry\nregistry = get_registry()\n"
+        "from zoo.plugins.registry import get_registry\nregistry = get_registry()\n"
         "assert (os._exit, posix._exit) == real, 'os._exit was not restored'\n"
         "print(json.dumps({p.name: [p.status, p.error] for p in registry.plugins}))\n"
     )

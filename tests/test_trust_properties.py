@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from zoo.adapter import parse_numbers
+from zoo.contracts.adapter import parse_numbers
+from zoo.contracts.metadata import SCHEMA, check_zoo, decode
+from zoo.contracts.options import coerce
 from zoo.errors import CheckpointError, UsageError
-from zoo.metadata import SCHEMA, check_zoo, decode
-from zoo.options import coerce
-from zoo.safefile import read_header
+from zoo.files.safefile import read_header
 
 STABLE = settings(
     max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -31,7 +31,7 @@ def zoo_register_models(register):
 """
 SLEEPY_IMPL = """
 import time
-from zoo.adapter import ModelAdapter
+from zoo.contracts.adapter import ModelAdapter
 
 class SlowAdapter(ModelAdapter):
     def strategies(self):

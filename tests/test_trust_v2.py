@@ -55,7 +55,7 @@ def infer_url(base: str, model: str) -> str:
 
 def tokens(base: str, work: Path) -> tuple[int, int]:
     """The window length seq.embedding takes (from /v2) and its vocabulary size (from its checkpoint)."""
-    from zoo.weights import open_weights
+    from zoo.files.weights import open_weights
 
     length = int(httpx.get(f"{base}/v2/models/seq.embedding").json()["inputs"][0]["shape"][1])
     meta = open_weights(str(work / "seq.embedding" / "best.safetensors")).metadata

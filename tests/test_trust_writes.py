@@ -103,7 +103,7 @@ def test_headers_with_absurd_counts_are_refused_cheaply(tmp_path: Path, tensors:
     proc = limited(
         """
         from zoo.errors import CheckpointError
-        from zoo.safefile import read_header
+        from zoo.files.safefile import read_header
         try:
             read_header("many.safetensors")
         except CheckpointError as exc:

@@ -35,8 +35,8 @@ def zoo_register_models(register):
 TOY_IMPL = """
 import torch
 from torch import nn
-from zoo.adapter import ModelAdapter, autograd_epoch
-from zoo.data import DataBundle, TensorSplit
+from zoo.contracts.adapter import ModelAdapter, autograd_epoch
+from zoo.contracts.data import DataBundle, TensorSplit
 import os, signal, threading, time
 
 class CrashingAdapter(ModelAdapter):

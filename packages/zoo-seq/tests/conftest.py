@@ -99,7 +99,7 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture
 def seq_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The in-process registry with only this plugin, as the CLI sees it; restored afterwards."""
-    from zoo.registry import get_registry
+    from zoo.plugins.registry import get_registry
 
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "seq")
     get_registry(refresh=True)

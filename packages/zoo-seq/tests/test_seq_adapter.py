@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from zoo.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.spec import ModelSpec, resolve
 from zoo.errors import DataError, UsageError
-from zoo.spec import ModelSpec, resolve
 
 from zoo_seq import plugin
 from zoo_seq.adapter import SeqAdapter, StepSumAdapter, generate

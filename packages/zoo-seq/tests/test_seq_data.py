@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from zoo.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
 from zoo.errors import DataError, UsageError
 
 from zoo_seq.data import load

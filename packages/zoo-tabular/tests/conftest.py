@@ -61,7 +61,7 @@ def zoo_cli(tmp_path: Path) -> ZooRunner:
 def train_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     """``zoo.train`` in this process (no interpreter start-up), registry limited to tabular."""
     import zoo
-    from zoo.registry import get_registry
+    from zoo.plugins.registry import get_registry
 
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "tabular")
     get_registry(refresh=True)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.data import DataRequest
+from zoo.contracts.data import DataRequest
 from zoo.errors import DataError, UsageError
 from zoo_tabular import anycsv, csvfile
 
@@ -193,7 +193,7 @@ def test_csv_size_limits_are_named(tmp_path, monkeypatch):
 
 
 def test_transforms_and_decode_give_what_predict_gives(train_here, tmp_path):
-    from zoo.adapter import adapter_for
+    from zoo.contracts.adapter import adapter_for
 
     run = train_here(
         "tabular.classifier",

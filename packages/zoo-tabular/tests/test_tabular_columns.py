@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.data import DataRequest
+from zoo.contracts.data import DataRequest
 from zoo.errors import UsageError
 from zoo_tabular import anycsv
 

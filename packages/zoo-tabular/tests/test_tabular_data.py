@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
 from zoo.errors import DataError, UsageError
 from zoo_tabular.csvfile import read_table
 from zoo_tabular.datasets import (

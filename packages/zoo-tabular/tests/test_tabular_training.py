@@ -57,7 +57,7 @@ def test_the_registry_sees_six_models_and_their_methods(train_here):
     assert {r.name for r in specs["tabular.diabetes"].recipes} == {"default", "seed", "seed-minibatch"}
     linear = specs["tabular.linear"]
     assert linear.adapter is not None
-    adapter = zoo.spec.resolve(linear.adapter)(linear)
+    adapter = zoo.contracts.spec.resolve(linear.adapter)(linear)
     assert set(adapter.strategies()) == set(LINE_RECIPES)
     assert adapter.optimizer_free == {"grid", "gd", "sgd", "minibatch"}
 

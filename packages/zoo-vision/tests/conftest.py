@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vision_testkit import Cli, write_mnist
-from zoo.registry import get_registry
+from zoo.plugins.registry import get_registry
 
 # Training in tests draws no curves.png (a matplotlib start-up per run); the tests
 # about plots ask for them. Environments built for subprocesses keep this variable.

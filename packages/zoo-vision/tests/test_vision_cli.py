@@ -24,7 +24,7 @@ from zoo.errors import DataError, UsageError
 from zoo_vision.models import SmallCNN
 
 if TYPE_CHECKING:
-    from zoo.loaded import LoadedModel
+    from zoo.use.loaded import LoadedModel
 
 
 def metrics(run_dir: Path) -> list[dict[str, Any]]:

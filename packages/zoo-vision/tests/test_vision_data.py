@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from vision_testkit import FILES, make_split, write_mnist
-from zoo.data import DataRequest, LoaderSplit, TensorSplit
+from zoo.contracts.data import DataRequest, LoaderSplit, TensorSplit
 from zoo.errors import DataError, UsageError
 from zoo_vision import mnist
 

@@ -20,7 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from vision_testkit import Cli, write_mnist
-from zoo.data import DataRequest
+from zoo.contracts.data import DataRequest
 from zoo.errors import DataError
 from zoo_vision import mnist
 from zoo_vision.idx import decode_images

@@ -11,19 +11,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.callbacks import Callback, EarlyStopping
+from zoo.contracts.hookspecs import hookimpl
+from zoo.contracts.spec import DatasetSpec, ModelSpec, Option, Recipe, Weights, published_weights
 from zoo.errors import ZooError
-from zoo.hookspecs import hookimpl
-from zoo.localplugins import register_model
-from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe, Weights, published_weights
+from zoo.plugins.local import register_model
+from zoo.training.callbacks import Callback, EarlyStopping
 from zoo.version import __version__
 
 if TYPE_CHECKING:
     from torch import nn
 
     from zoo.backend import DeviceBackend
-    from zoo.loaded import LoadedModel
-    from zoo.trainer import Run
+    from zoo.training.trainer import Run
+    from zoo.use.loaded import LoadedModel
 
 __all__ = [
     "Callback",
@@ -53,14 +53,14 @@ __all__ = [
 
 def list_models(pattern: str | None = None, task: str | None = None) -> list[ModelSpec]:
     """Registered models, optionally filtered by a shell-style pattern and a task."""
-    from zoo.registry import get_registry
+    from zoo.plugins.registry import get_registry
 
     return get_registry().find(pattern, task=task)
 
 
 def get_spec(name: str) -> ModelSpec:
     """The spec of one model; raises UnknownModelError with suggestions."""
-    from zoo.registry import get_registry
+    from zoo.plugins.registry import get_registry
 
     return get_registry().model(name)
 
@@ -73,15 +73,15 @@ def create(name: str, weights: str | Path | None = None, **overrides: Any) -> An
     Overrides with weights (``num_classes=5``) keep every tensor whose shape still fits and
     start the rest (the new head) fresh, timm style; stderr names what was re-initialised.
     """
-    from zoo.registry import build_model, check_config_keys
+    from zoo.plugins.registry import build_model, check_config_keys
 
     spec = get_spec(name)
     if weights is not None:
-        from zoo.ownmodel import create_from_weights
+        from zoo.training.ownmodel import create_from_weights
 
         return create_from_weights(spec, weights, overrides)
     check_config_keys(spec, overrides)
-    from zoo.ownmodel import remember_made
+    from zoo.training.ownmodel import remember_made
 
     model = build_model(spec, overrides)
     remember_made(model, spec.full_name, overrides)  # zoo.save then needs no name= or config=
@@ -108,7 +108,7 @@ def save(
     ``export``, ``serve`` and ``zoo.load`` then take the file.
     """
     from zoo.errors import UsageError
-    from zoo.ownmodel import save_model
+    from zoo.training.ownmodel import save_model
 
     try:
         return save_model(
@@ -120,7 +120,7 @@ def save(
 
 def devices() -> list[DeviceBackend]:
     """Every registered device backend, available or not."""
-    from zoo.registry import get_registry
+    from zoo.plugins.registry import get_registry
 
     return list(get_registry().devices.values())
 
@@ -133,8 +133,8 @@ def train(name: str, *, log_every: int | None = None, callbacks: Sequence[Callba
     ``callbacks=[zoo.EarlyStopping(5)]`` see each epoch's metrics and may stop the run.
     """
     from zoo.errors import UsageError
-    from zoo.progress import output
-    from zoo.trainer import train as _train
+    from zoo.training.progress import output
+    from zoo.training.trainer import train as _train
 
     try:
         with output(log_every=log_every):
@@ -167,7 +167,7 @@ def fit(
     "pkg.module:function"`` with ``config=`` lets predict, eval, export and serve rebuild it.
     """
     from zoo.errors import UsageError
-    from zoo.fitrun import prepare
+    from zoo.training.fitrun import prepare
 
     try:
         model, options = prepare(module, train, val, task, classes, builder, config, name, run_options)
@@ -178,7 +178,7 @@ def fit(
 
 def fit_keywords() -> list[str]:
     """The run keywords ``zoo.fit`` takes: the run options and hyperparameters of ``zoo train``."""
-    from zoo.fitrun import keywords
+    from zoo.training.fitrun import keywords
 
     return keywords()
 
@@ -231,10 +231,10 @@ def load(ref: str | Path, device: str = "cpu", module: nn.Module | None = None) 
 
     ``module=`` loads the weights into a module you built (a ``zoo.fit`` checkpoint without a builder).
     """
-    from zoo.weights import open_weights
+    from zoo.files.weights import open_weights
 
     if module is not None:
-        from zoo.fitrun import load_into
+        from zoo.training.fitrun import load_into
 
         return load_into(ref, module, device=device)
 

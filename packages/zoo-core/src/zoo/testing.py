@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from zoo.contracts.spec import ModelSpec, Option, resolve
 from zoo.errors import ZooError
-from zoo.registry import Registry, get_registry
-from zoo.spec import ModelSpec, Option, resolve
+from zoo.plugins.registry import Registry, get_registry
 
 #: Python types an option's ``kind`` promises.
 KINDS: dict[str, tuple[type, ...]] = {
@@ -52,7 +52,7 @@ class CheckResult:
 
 _NO_TORCH = """
 import json, os, sys
-from zoo.registry import get_registry
+from zoo.plugins.registry import get_registry
 registry = get_registry()
 info = [p for p in registry.plugins if p.name == sys.argv[1]]
 print(json.dumps({"torch": "torch" in sys.modules, "status": info[0].status if info else "missing",
@@ -98,7 +98,7 @@ def _option_problems(options: tuple[Option, ...]) -> list[str]:
 
 
 def _metadata_problems(spec: ModelSpec, registry: Registry) -> list[str]:
-    from zoo.hparams import HParams
+    from zoo.training.hparams import HParams
 
     problems = []
     if not spec.summary.strip():
@@ -119,7 +119,7 @@ def _metadata_problems(spec: ModelSpec, registry: Registry) -> list[str]:
 
 
 def _sample_bundle(spec: ModelSpec, registry: Registry) -> Any:
-    from zoo.data import DataRequest
+    from zoo.contracts.data import DataRequest
 
     dataset = registry.datasets[spec.dataset]
     loader = resolve(dataset.sample or dataset.loader)
@@ -130,7 +130,7 @@ def _sample_bundle(spec: ModelSpec, registry: Registry) -> Any:
 def _check_output(spec: ModelSpec, outputs: Any, x: Any, num_classes: int | None) -> str | None:
     import torch
 
-    from zoo.tasks import task_for
+    from zoo.contracts.tasks import task_for
 
     if not isinstance(outputs, torch.Tensor):
         return f"the model returned a {type(outputs).__name__}, not a tensor"
@@ -152,8 +152,8 @@ def _export_problems(checkpoint: Path, folder: Path) -> str | None:
     """Both formats through ``zoo export``'s own code, numeric check included; ONNX skipped without its extra."""
     import importlib.util
 
-    from zoo.export import export_checkpoint
-    from zoo.exportspec import EXPORT_EXTRA
+    from zoo.use.export import export_checkpoint
+    from zoo.use.exportspec import EXPORT_EXTRA
 
     notes = []
     for fmt in ("pt2", "onnx"):
@@ -187,11 +187,11 @@ def _model_checks(spec: ModelSpec, registry: Registry, folder: Path) -> Iterator
     """
     import torch
 
-    from zoo.adapter import ModelAdapter, adapter_for
-    from zoo.checkpoint import base_metadata, load_checkpoint, save_checkpoint
-    from zoo.optim import SGD
-    from zoo.predict import run_predict
-    from zoo.registry import build_model
+    from zoo.contracts.adapter import ModelAdapter, adapter_for
+    from zoo.files.checkpoint import base_metadata, load_checkpoint, save_checkpoint
+    from zoo.plugins.registry import build_model
+    from zoo.training.optim import SGD
+    from zoo.use.predict import run_predict
 
     state: dict[str, Any] = {}
 
@@ -263,8 +263,8 @@ def _model_checks(spec: ModelSpec, registry: Registry, folder: Path) -> Iterator
         return None
 
     def evaluates() -> str | None:
-        from zoo.distributed import DistEnv
-        from zoo.evaluate import evaluate_split
+        from zoo.training.distributed import DistEnv
+        from zoo.use.evaluate import evaluate_split
 
         bundle = state["bundle"]
         split = bundle.val if bundle.val is not None else bundle.train
@@ -291,7 +291,7 @@ def _model_checks(spec: ModelSpec, registry: Registry, folder: Path) -> Iterator
         return None
 
     def weights() -> str | None:
-        from zoo.weights import open_weights
+        from zoo.files.weights import open_weights
 
         for declared in spec.weights:
             loaded = open_weights(f"{spec.full_name}:{declared.tag}")

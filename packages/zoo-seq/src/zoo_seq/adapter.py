@@ -15,10 +15,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from zoo.adapter import ModelAdapter
-from zoo.data import DataBundle, TensorSplit
+from zoo.contracts.adapter import ModelAdapter
+from zoo.contracts.data import DataBundle, TensorSplit
+from zoo.contracts.options import check_range
 from zoo.errors import UsageError
-from zoo.options import check_range
 
 from zoo_seq.files import find_file, read_utf8
 from zoo_seq.vocab import Vocabulary

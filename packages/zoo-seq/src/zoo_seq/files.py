@@ -1,6 +1,6 @@
 """Reading the user's text files with errors that say where and what to do.
 
-Every file goes through zoo.readfile: only regular files (or links to them) are read,
+Every file goes through zoo.files.readfile: only regular files (or links to them) are read,
 never more than the text limit, so a FIFO, ``/dev/zero`` or a folder given as
 ``--text``, ``--data`` or ``--csv`` is one error saying what it is.
 """
@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from zoo.errors import DataError
-from zoo.readfile import check_regular, read_bytes
+from zoo.files.readfile import check_regular, read_bytes
 
 
 def find_file(name: str, data_dir: Path | None, option: str) -> Path:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import hookimpl
-from zoo.spec import DatasetSpec, ModelSpec, Option, Recipe, published_weights
+from zoo.contracts.spec import DatasetSpec, ModelSpec, Option, Recipe, published_weights
 
 DATASET = "seq.chars"
 

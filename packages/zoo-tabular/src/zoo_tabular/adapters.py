@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.adapter import ModelAdapter, Strategy, number_row, parse_numbers
-from zoo.data import DataBundle
-from zoo.tasks import class_names
+from zoo.contracts.adapter import ModelAdapter, Strategy, number_row, parse_numbers
+from zoo.contracts.data import DataBundle
+from zoo.contracts.tasks import class_names
 from zoo_tabular import strategies
 from zoo_tabular.datasets import prediction_features, prediction_meta, prediction_rows
 from zoo_tabular.tableio import (

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from zoo.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.metadata import check_labels
 from zoo.errors import DataError, NeedsDataError, UsageError
-from zoo.metadata import check_labels
 from zoo_tabular.balance import imbalance
 from zoo_tabular.columns import ColumnTable, as_tensor, number_key, read_columns, table_of
 from zoo_tabular.datasets import DIABETES_FILE, check_folds, fold_indices, split_indices

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from zoo.data import DataRequest
+from zoo.contracts.data import DataRequest
 from zoo.errors import UsageError
 from zoo_tabular.plugin import ANY_CSV_OPTIONS
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from zoo.errors import DataError
-from zoo.readfile import CHUNK, gunzip_chunks, is_gzip, limit, open_regular, read_bytes, too_large
+from zoo.files.readfile import CHUNK, gunzip_chunks, is_gzip, limit, open_regular, read_bytes, too_large
 
 #: The largest float32: a larger value would become infinity once the data is a tensor.
 FLOAT32_MAX = 3.4028234663852886e38

@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from zoo.adapter import median_row, standardization
-from zoo.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.adapter import median_row, standardization
+from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.metadata import MAX_FEATURES
 from zoo.errors import DataError, UsageError
-from zoo.metadata import MAX_FEATURES
 from zoo_tabular.csvfile import Cells, Table, as_table, read_cells, to_number
 from zoo_tabular.plugin import DATA_OPTIONS
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
-from zoo.spec import published_weights
+from zoo.contracts.spec import published_weights
 
 #: Options every tabular dataset understands (``--data``, ``--val-fraction``...).
 DATA_OPTIONS: dict[str, Any] = {

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
+from zoo.contracts.tasks import LOWER_IS_BETTER, Task
 from zoo.errors import UsageError
-from zoo.tasks import LOWER_IS_BETTER, Task
 from zoo_tabular.columns import NA_VALUES, cell_key
 from zoo_tabular.csvfile import iter_rows
 from zoo_tabular.encoding import FIRST, MISSING, SAFE_MAGNITUDE, UNKNOWN, TablePlan

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
-from zoo.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
 from zoo.errors import DataError, UsageError
 from zoo_timm.catalogue import tag_config
 from zoo_timm.preprocess import MAX_SIDE, MIN_SIDE, Preprocess, decode_rgb

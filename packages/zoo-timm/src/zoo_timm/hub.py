@@ -18,7 +18,7 @@ from pathlib import Path
 
 from zoo import env
 from zoo.errors import CheckpointError, UsageError, ZooError
-from zoo.weights import sha256_of
+from zoo.files.weights import sha256_of
 from zoo_timm.catalogue import tag_config
 
 #: The one file fetched: timm publishes its weights as safetensors beside any pickle.
@@ -68,7 +68,7 @@ def fetch(arch: str, tag: str) -> tuple[Path, str]:
 
 def verify(path: Path, where: str) -> str:
     """Check the file against the hub's LFS sha256 (its cache name) and as safetensors; its sha256."""
-    from zoo.safefile import read_header
+    from zoo.files.safefile import read_header
 
     blob = Path(os.path.realpath(path))
     expected = blob.name

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from zoo.adapter import ModelAdapter
+from zoo.contracts.adapter import ModelAdapter
+from zoo.contracts.options import check_range
 from zoo.errors import UsageError
-from zoo.options import check_range
 from zoo_vision.facts import MEAN, SIDE, STD, digit_names
 from zoo_vision.folder import IGNORED, PICTURE_SUFFIXES
 from zoo_vision.images import Digit, decode_gray, digit_from

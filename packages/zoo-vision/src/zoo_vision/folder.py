@@ -24,9 +24,9 @@ from typing import Any
 
 import torch
 
-from zoo.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.metadata import MAX_LABELS
 from zoo.errors import DataError, UsageError
-from zoo.metadata import MAX_LABELS
 from zoo_vision.facts import MEAN, SIDE, STD
 from zoo_vision.images import MAX_PIXELS, decode_gray, prepare, read_image_file
 

@@ -25,7 +25,7 @@ import torch
 from PIL import Image, ImageOps
 
 from zoo.errors import DataError, UsageError
-from zoo.readfile import limit, open_regular, too_large
+from zoo.files.readfile import limit, open_regular, too_large
 from zoo_vision import pictures
 from zoo_vision.facts import SIDE
 from zoo_vision.pictures import DECODE_SECONDS, open_picture, unreadable

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from zoo.data import Batch, DataBundle, DataRequest, LoaderSplit, TensorSplit
+from zoo.contracts.data import Batch, DataBundle, DataRequest, LoaderSplit, TensorSplit
 from zoo.errors import DataError, UsageError
 from zoo_vision.facts import (
     MEAN,

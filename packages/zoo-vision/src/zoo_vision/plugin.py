@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
-from zoo.spec import published_weights
+from zoo.contracts.spec import published_weights
 from zoo_vision.facts import MNIST_FILES, NUM_CLASSES, SIDE
 
 #: The dataset's options. ``data`` (a folder of class folders) replaces MNIST by the user's

@@ -102,7 +102,7 @@ def _run_direct(command: str, kwargs: dict[str, Any]) -> None:
         if exc.errno != errno.EPIPE:
             raise
         # The reader of stdout left: end quietly with the status the app gives.
-        from zoo.progress import silence_stdout
+        from zoo.training.progress import silence_stdout
 
         silence_stdout()
         sys.exit(1)
@@ -162,7 +162,7 @@ def _main() -> None:
         # The reader of stdout left (`zoo list | head -1`): that is not an error. Training never
         # gets here (its progress stops printing and the run goes on); anything else had
         # nothing more to say.
-        from zoo.progress import silence_stdout
+        from zoo.training.progress import silence_stdout
 
         silence_stdout()
         sys.exit(0)

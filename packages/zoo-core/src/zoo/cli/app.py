@@ -100,7 +100,7 @@ def root(
 
 
 def load_registry(warn: bool = True) -> Any:
-    from zoo.registry import get_registry, warn_problems
+    from zoo.plugins.registry import get_registry, warn_problems
 
     registry = get_registry()
     if warn:
@@ -169,7 +169,7 @@ def print_table(columns: list[str], rows: list[list[Any]], whole: tuple[str, ...
 
 def _registry_quietly() -> Any:
     try:
-        from zoo.registry import get_registry
+        from zoo.plugins.registry import get_registry
 
         return get_registry()
     except Exception:  # completion must never print a traceback into the shell

@@ -7,9 +7,9 @@ from typing import Any, Optional
 
 import typer
 
-from zoo.bench import QUICK_EPOCHS, QUICK_STEPS, QUICK_VAL
 from zoo.cli.app import JSON_HELP, app, err, load_registry, out, print_json, print_table, safe
 from zoo.errors import UsageError
+from zoo.training.bench import QUICK_EPOCHS, QUICK_STEPS, QUICK_VAL
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -94,13 +94,13 @@ def bench_cmd(
     or (with --baseline) a run is slower than the tolerance allows; otherwise 0.
     """
     from zoo.backend import resolve_device
-    from zoo.bench import as_json as rows_json
-    from zoo.bench import bench
+    from zoo.training.bench import as_json as rows_json
+    from zoo.training.bench import bench
 
     earlier = None
     if baseline is not None:  # read and checked before anything runs
-        from zoo.bench import check_baseline
-        from zoo.readfile import read_json
+        from zoo.files.readfile import read_json
+        from zoo.training.bench import check_baseline
 
         earlier = check_baseline(read_json(baseline, "the output of zoo bench --json"), baseline)
     registry = load_registry()

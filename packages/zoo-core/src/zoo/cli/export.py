@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from zoo.cli.app import app, complete_model_or_weights, out
-from zoo.exportspec import EXPORT_EXTRA, TOLERANCE
+from zoo.use.exportspec import EXPORT_EXTRA, TOLERANCE
 
 
 @app.command("export")
@@ -37,8 +37,8 @@ def export_cmd(
 
     Example: zoo export runs/vision.cnn/RUN/best.safetensors --format onnx -o cnn.onnx; zoo export vision.cnn
     """
-    from zoo.export import export_checkpoint
     from zoo.jsonout import print_json
+    from zoo.use.export import export_checkpoint
 
     result = export_checkpoint(ref, fmt.lower(), output, check=check, tolerance=tolerance)
     if as_json:

@@ -8,10 +8,10 @@ from typing import Any, Optional
 import typer
 
 from zoo.cli.app import JSON_HELP, app, complete_model, err, load_registry, out, print_table, safe
+from zoo.contracts.spec import TASKS
+from zoo.contracts.tasks import LOWER_IS_BETTER
 from zoo.errors import UsageError
 from zoo.jsonout import print_json
-from zoo.spec import TASKS
-from zoo.tasks import LOWER_IS_BETTER
 
 
 @app.command("list", epilog="Examples: zoo list; zoo list 'vision.*'; zoo list --task binary --json")
@@ -108,10 +108,10 @@ def info_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Describe a model (recipes, options, weights, parameters, shapes) or a checkpoint's metadata."""
-    from zoo.weights import checkpoint_file, looks_like_path
+    from zoo.files.weights import checkpoint_file, looks_like_path
 
     if looks_like_path(name) or ":" in name:
-        from zoo.checkpoint import describe_checkpoint
+        from zoo.files.checkpoint import describe_checkpoint
 
         info = describe_checkpoint(checkpoint_file(name))
         if as_json:
@@ -121,7 +121,7 @@ def info_cmd(
                 text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
                 out.print(safe(f"{key}: {text}"))
         return
-    from zoo.modelinfo import describe_model
+    from zoo.use.modelinfo import describe_model
 
     info = describe_model(load_registry(), name)
     if as_json:
@@ -202,8 +202,8 @@ def weights_cmd(
 ) -> None:
     """List published weight sets with their provenance and metric: use them as NAME[:TAG] in predict,
     eval, export and serve, or as zoo train NAME --weights TAG."""
-    from zoo.modelinfo import weights_info
-    from zoo.weights import weights_status
+    from zoo.files.weights import weights_status
+    from zoo.use.modelinfo import weights_info
 
     registry = load_registry()
     rows = [

@@ -25,7 +25,7 @@ def new_plugin_cmd(
     a test that runs zoo's conformance kit, and a README with the commands (pip install ./DIR; zoo check NAME;
     pytest DIR)."""
     from zoo.errors import UsageError
-    from zoo.plugintemplate import check_name, plugin_files
+    from zoo.plugins.template import check_name, plugin_files
 
     check_name(name)
     target = folder if folder is not None else Path(f"zoo-{name}")

@@ -22,7 +22,7 @@ from zoo.cli.app import (
     safe,
 )
 from zoo.errors import UsageError
-from zoo.runconfig import RunOptions
+from zoo.training.runconfig import RunOptions
 
 TRAIN_EPILOG = (
     "Examples: zoo train tabular.linear --method gd; "
@@ -138,9 +138,9 @@ def train_cmd(
 ) -> None:
     """Train a model. Any recipe hyperparameter, data option or model config key can be set as --KEY VALUE
     (see zoo info NAME), e.g. zoo train tabular.linear --method gd."""
-    from zoo.options import parse_extra_args
-    from zoo.progress import output, run_warnings
-    from zoo.runconfig import read_config_file
+    from zoo.contracts.options import parse_extra_args
+    from zoo.training.progress import output, run_warnings
+    from zoo.training.runconfig import read_config_file
 
     from_file = read_config_file(config_file) if config_file is not None else None
     if resume is not None:
@@ -204,7 +204,7 @@ def train_cmd(
         threads=threads,
     )
     if print_config:
-        from zoo.plan import make_plan
+        from zoo.training.plan import make_plan
 
         print_json(make_plan(name, replace(options, quiet=True, data_dir=None, resume=None), **overrides).settings())
         return
@@ -219,7 +219,7 @@ def train_cmd(
         with output(stream=sys.stderr if as_json else None, log_every=log_every):
             _train_folds(name, folds, out_dir, as_json, settings, overrides)
         return
-    from zoo.trainer import train_with
+    from zoo.training.trainer import train_with
 
     with output(stream=sys.stderr if as_json else None, log_every=log_every):
         run = train_with(name, options, **overrides)
@@ -254,7 +254,7 @@ def _train_folds(
     name: str, folds: int, out_dir: Path | None, as_json: bool, settings: dict[str, Any], overrides: dict[str, Any]
 ) -> None:
     """K-fold cross-validation: one run per fold, then each fold's and the mean ± std metric."""
-    from zoo.folds import check_foldable, train_folds
+    from zoo.training.folds import check_foldable, train_folds
 
     check_foldable(name)
     report = err.print if as_json else out.print

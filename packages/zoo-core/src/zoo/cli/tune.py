@@ -88,7 +88,7 @@ def tune_cmd(
     """Search hyperparameters with Optuna; every trial is a real run in DIR/trial-NNNN, the best linked as DIR/best.
 
     A line per finished trial goes to stderr; the table of trials and the best one to stdout."""
-    from zoo.options import coerce, parse_extra_args
+    from zoo.contracts.options import coerce, parse_extra_args
     from zoo.tuning.study import tune
 
     load_registry(warn=False).model(name)  # an unknown model fails before Optuna or torch load
@@ -100,7 +100,7 @@ def tune_cmd(
         if key in options:
             options[key] = coerce(key, options[key], default)
     if "weights" in options:
-        from zoo.plan import weights_ref
+        from zoo.training.plan import weights_ref
 
         options["weights"] = weights_ref(name, options["weights"])
     summary = tune(

@@ -49,9 +49,9 @@ def eval_cmd(
     (the dataset's options, see zoo info NAME)."""
     import sys
 
-    from zoo.evalplots import eval_pictures
-    from zoo.evaluate import evaluate_checkpoint
-    from zoo.options import parse_extra_args
+    from zoo.contracts.options import parse_extra_args
+    from zoo.use.evalplots import eval_pictures
+    from zoo.use.evaluate import evaluate_checkpoint
 
     options = parse_extra_args(list(ctx.args))
     pairs: list[Any] = []  # (outputs, targets) per batch, for residuals.png
@@ -76,20 +76,20 @@ def _predict_help(ctx: typer.Context, ref: str | None) -> None:
     if not ref:
         out.print("\nGive a model or checkpoint before --help to see its own options.", markup=False)
         return
-    from zoo.predict import options_help
+    from zoo.use.predict import options_help
 
     out.print("\n" + options_help(_spec_of(ref)), markup=False)
 
 
 def _spec_of(ref: str) -> Any:
     """The spec of a model name or of the model a checkpoint holds (read from its header)."""
-    from zoo.weights import looks_like_path
+    from zoo.files.weights import looks_like_path
 
     registry = load_registry(warn=False)
     if not looks_like_path(ref):
         return registry.model(ref.partition(":")[0])
-    from zoo.checkpoint import describe_checkpoint
-    from zoo.runfolder import resolve_run
+    from zoo.files.checkpoint import describe_checkpoint
+    from zoo.files.runfolder import resolve_run
 
     path = Path(ref)
     info = describe_checkpoint(resolve_run(path) if path.is_dir() else path)
@@ -133,12 +133,12 @@ def predict_cmd(
         _predict_help(ctx, ref)
         return
     if out_csv is not None:
-        from zoo.predictcsv import check_csv_output
+        from zoo.use.predictcsv import check_csv_output
 
         check_csv_output(out_csv, [ref, *ctx.args])  # before the work: a wrong path costs nothing
     results = predict_ref(ref, list(ctx.args), seed=seed, device=device)
     if out_csv is not None:
-        from zoo.predictcsv import check_csv_output, write_predictions
+        from zoo.use.predictcsv import check_csv_output, write_predictions
 
         check_csv_output(out_csv, [ref, *ctx.args, *(str(r.get("input", "")) for r in results)])
         write_predictions(out_csv, results)
@@ -153,9 +153,9 @@ def predict_cmd(
 def predict_ref(ref: str, args: list[str], seed: int = 0, device: str = "cpu") -> list[dict[str, Any]]:
     """Predictions for command-line inputs, read the way the model's plugin reads them."""
     from zoo.backend import torch_device
-    from zoo.options import read_args, typed_options
-    from zoo.predict import run_predict
-    from zoo.weights import open_weights
+    from zoo.contracts.options import read_args, typed_options
+    from zoo.files.weights import open_weights
+    from zoo.use.predict import run_predict
 
     where = torch_device(device, load_registry(warn=False).devices)
     loaded = open_weights(ref, device=str(where))
@@ -194,7 +194,7 @@ def plain_line(result: dict[str, Any]) -> str:
 @app.command("plot", epilog="Examples: zoo plot runs/tabular.diabetes/latest")
 def plot_cmd(run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder holding metrics.jsonl.")) -> None:
     """(Re)draw curves.png from a run's metrics.jsonl."""
-    from zoo.plots import plot_run
+    from zoo.use.plots import plot_run
 
     path = plot_run(run_dir)
     out.print(f"wrote {path}")
@@ -216,7 +216,7 @@ def runs_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List runs with model, date, epochs, best metric and the settings that differ between them."""
-    from zoo.runs import find_runs, table
+    from zoo.files.runs import find_runs, table
 
     runs = find_runs(directory, sort=sort)
     if as_json:

@@ -1,7 +1,7 @@
 """``zoo serve``: checkpoints behind ``/v1`` (zoo's JSON API), ``/v2`` (the Open Inference Protocol) and a page.
 
 ``/v1`` answers exactly what ``zoo predict --json`` prints (one predict path,
-``zoo.predict.run_predict``); ``/v2`` takes the model's input tensors, so KServe and
+``zoo.use.predict.run_predict``); ``/v2`` takes the model's input tensors, so KServe and
 Triton clients work unchanged. Inputs never name server files: images arrive as bytes
 and are written to a private temporary file, and options that read files are not
 accepted. What one request may cost is bounded before any work (``zoo.serve.limits``);

@@ -77,7 +77,7 @@ POOL = DecodePool()
 
 def reads_uploads(adapter: Any) -> bool:
     """Whether the model's plugin decodes an upload itself (else it reads a file in ``predict``)."""
-    from zoo.adapter import ModelAdapter
+    from zoo.contracts.adapter import ModelAdapter
 
     method = getattr(type(adapter), "read_upload", None)
     return method is not None and method is not ModelAdapter.read_upload

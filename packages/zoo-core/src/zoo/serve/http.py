@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from zoo.errors import DataError, UsageError
-from zoo.readfile import parse_json
+from zoo.files.readfile import parse_json
 from zoo.serve.batcher import ModelWorker
 from zoo.serve.metrics import NO_MODEL, Metrics
 from zoo.serve.models import Served

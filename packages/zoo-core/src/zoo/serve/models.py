@@ -1,6 +1,6 @@
 """The models one server holds: loaded once, described once, predicted through zoo's one path.
 
-``/v1`` goes through ``zoo.predict.run_predict``, as ``zoo predict`` and
+``/v1`` goes through ``zoo.use.predict.run_predict``, as ``zoo predict`` and
 ``LoadedModel.predict`` do, with the options the plugin declares (those that read files,
 ``kind="path"``, are not accepted from a client). ``/v2`` takes the model's input tensors,
 preprocessed as ``zoo export``'s metadata describes, and runs what ``zoo export`` exports
@@ -94,7 +94,7 @@ class Served:
 
         ``names`` are the uploads' file names (None for inputs from JSON), used in errors.
         """
-        from zoo.predict import run_predict
+        from zoo.use.predict import run_predict
 
         if not isinstance(inputs, list) or not inputs:
             raise UsageError('give a non-empty list "inputs"', hint='{"inputs": ["1.5"], "options": {}}')
@@ -152,7 +152,7 @@ class Served:
             except ValueError:
                 raise UsageError(f"option seed must be a whole number, got {short(seed)}") from None
             check_seed(seed)
-        from zoo.options import typed_options
+        from zoo.contracts.options import typed_options
 
         typed = typed_options(given, allowed)  # typed here too: the cost checks read the numbers
         if (typed.get("generate") or 0) > MAX_GENERATE:
@@ -163,8 +163,8 @@ class Served:
         """The input and output tensors of the exported module, from one pass over the example batch."""
         import torch
 
-        from zoo.export import example_batch
-        from zoo.pluginmeta import plugin_call
+        from zoo.plugins.meta import plugin_call
+        from zoo.use.export import example_batch
 
         try:
             example = example_batch(self.adapter, self.loaded, 2)
@@ -256,8 +256,8 @@ def load_models(refs: list[str]) -> dict[str, Served]:
     Without a chosen name a model is served under its model's name, and a second one of
     the same model as NAME-2, NAME-3...
     """
-    from zoo.adapter import adapter_for
-    from zoo.weights import open_weights
+    from zoo.contracts.adapter import adapter_for
+    from zoo.files.weights import open_weights
 
     chosen = [split_name(ref) for ref in refs]
     named = [name for name, _ in chosen if name]

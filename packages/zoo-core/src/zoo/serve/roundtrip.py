@@ -29,7 +29,7 @@ def check_roundtrip(loaded: Any, name: str = "model") -> None:
         import httpx
     except ImportError:
         raise UsageError("checking zoo serve needs httpx", hint="pip install 'zoo-core[serve]'") from None
-    from zoo.adapter import adapter_for
+    from zoo.contracts.adapter import adapter_for
     from zoo.serve.app import create_app
     from zoo.serve.models import Served
 
@@ -73,7 +73,7 @@ async def _calls(httpx: Any, app: Any, model: Any, adapter: Any) -> None:
 async def _infer(client: Any, model: Any, adapter: Any, route: str) -> None:
     import torch
 
-    from zoo.export import example_batch
+    from zoo.use.export import example_batch
 
     x = example_batch(adapter, model.loaded, 2)
     body = {"inputs": [{"name": "input", "shape": list(x.shape), "datatype": model.signature.input_dtype,
@@ -96,7 +96,7 @@ async def _infer(client: Any, model: Any, adapter: Any, route: str) -> None:
 def _v1_inputs(examples: list[str], kind: str | None) -> list[Any]:
     if kind != "image":
         return list(examples)
-    from zoo.readfile import read_bytes
+    from zoo.files.readfile import read_bytes
 
     return [base64.b64encode(read_bytes(p, "data", "an example image")).decode() for p in examples]
 

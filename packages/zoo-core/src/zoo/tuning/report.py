@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo.outpath import atomic_output, write_text_atomic
+from zoo.files.outpath import atomic_output, write_text_atomic
 
 TRIALS_CSV = "trials.csv"
 BEST_LINK = "best"

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from zoo.contracts.options import coerce
 from zoo.errors import UsageError
-from zoo.options import coerce
 
 #: At most this many searched keys: a larger space is a typo, and TPE learns nothing in it.
 MAX_KEYS = 32

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError
-from zoo.runfolder import pid_alive
+from zoo.files.runfolder import pid_alive
 
 #: The journal file's name in the tune folder when no --storage is given.
 JOURNAL = "study.journal"
@@ -56,7 +56,7 @@ def open_storage(url: str | None, folder: Path) -> tuple[Any, str]:
     if url is None or "://" not in url:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        from zoo.outpath import check_output
+        from zoo.files.outpath import check_output
 
         path = Path(url) if url is not None else folder / JOURNAL
         check_output(path, flag="--storage")

@@ -1,4 +1,4 @@
-"""``zoo.tune``: an Optuna study whose every trial is a real run, made by ``zoo.trainer.train``.
+"""``zoo.tune``: an Optuna study whose every trial is a real run, made by ``zoo.training.trainer.train``.
 
 Each process that runs the same command against one storage and study name joins the
 study; together they stop when it holds ``trials`` finished (complete or pruned) trials.
@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo.contracts.tasks import LOWER_IS_BETTER
 from zoo.errors import UsageError
-from zoo.tasks import LOWER_IS_BETTER
 from zoo.tuning import report
 from zoo.tuning.space import Dimension, grid_space, parse_space, resumed_seed
 from zoo.tuning.storage import open_storage
@@ -42,8 +42,8 @@ def default_folder(model: str, study: str) -> Path:
 
 def _plan(name: str, keywords: Mapping[str, Any]) -> Any:
     """The checked plan ``zoo.train(name, **keywords)`` would follow: no data, no folder, no process."""
-    from zoo.plan import make_plan
-    from zoo.runconfig import RunOptions
+    from zoo.training.plan import make_plan
+    from zoo.training.runconfig import RunOptions
 
     options, overrides = RunOptions(quiet=True).with_keywords(dict(keywords))
     return make_plan(name, options, **overrides)
@@ -58,7 +58,7 @@ def _check_counts(trials: int, timeout: float | None) -> None:
 
 def _metric(plan: Any, metric: str | None, direction: str | None) -> tuple[str, bool]:
     """(record key, maximize): the recipe target's metric, else the model's main validation metric."""
-    from zoo.adapter import adapter_for
+    from zoo.contracts.adapter import adapter_for
 
     main, mode = adapter_for(plan.spec).main_metric
     chosen = plan.hparams.extra.get("metric")  # a recipe's --metric: the trials' main metric too
@@ -239,7 +239,7 @@ def _unfixed(space: dict[str, Any], fixed: Mapping[str, Any], say: Callable[[str
 
 def _prepare_folder(folder: Path, study: str, storage: str | None) -> None:
     """Make the tune folder; refuse one that holds another study's trials."""
-    from zoo.readfile import read_json
+    from zoo.files.readfile import read_json
     from zoo.tuning.storage import shown
 
     if folder.exists() and not folder.is_dir():

@@ -1,4 +1,4 @@
-"""The trials of one process: each a real run by ``zoo.trainer.train``, reported to Optuna epoch by epoch.
+"""The trials of one process: each a real run by ``zoo.training.trainer.train``, reported to Optuna epoch by epoch.
 
 Each epoch's metric goes to the trial through the trainer's epoch-end callbacks, so the
 pruner can stop a hopeless run; the pruned run keeps its folder. A process runs trials
@@ -34,7 +34,7 @@ def _epoch_reporter(trial: Any, key: str) -> Any:
 
     The step is the share of the trial's schedule done (``pruning.schedule_step``), not the epoch.
     """
-    from zoo.callbacks import Callback, EpochEnd
+    from zoo.training.callbacks import Callback, EpochEnd
 
     class ReportToTrial(Callback):
         def on_epoch_end(self, end: EpochEnd) -> None:
@@ -139,7 +139,7 @@ class TrialRunner:
         return owner()
 
     def _interrupted(self) -> ZooError:
-        from zoo.trainer import Interrupted
+        from zoo.training.trainer import Interrupted
 
         return Interrupted(
             f"interrupted: study {self.study.study_name!r} is saved; its interrupted trial is failed and queued again",
@@ -160,8 +160,8 @@ class TrialRunner:
     def _objective(self, trial: Any) -> float:
         import optuna
 
-        from zoo.progress import output
-        from zoo.trainer import train
+        from zoo.training.progress import output
+        from zoo.training.trainer import train
 
         trial.set_user_attr(OWNER, self._me)
         params = {d.key: d.suggest(trial) for d in self.dims}
@@ -202,7 +202,7 @@ class TrialRunner:
 
 def _has_callbacks() -> bool:
     try:
-        import zoo.callbacks  # noqa: F401
+        import zoo.training.callbacks  # noqa: F401
     except ImportError:
         print("note: this zoo has no epoch-end callbacks; trials are not pruned", file=sys.stderr)
         return False

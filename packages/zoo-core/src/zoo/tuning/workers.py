@@ -84,7 +84,7 @@ def run_workers(workers: int, arguments: Mapping[str, Any], stdout: IO[str] | No
     Ctrl-C reaches every worker (one process group); each saves its trial and ends, and
     then this raises ``Interrupted``. A worker that failed makes a ``ZooError`` naming it.
     """
-    from zoo.trainer import Interrupted
+    from zoo.training.trainer import Interrupted
 
     threads = arguments.get("threads") or max(1, (os.cpu_count() or 1) // workers)
     seed = arguments.get("sampler_seed")

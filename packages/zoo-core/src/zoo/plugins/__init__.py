@@ -1,0 +1,1 @@
+"""Finding, loading and describing plugins: the registry, entry points, local model files."""
