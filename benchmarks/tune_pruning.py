@@ -14,12 +14,14 @@ are deterministic on the CPU with one thread), and its best value is compared wi
 best of the study's completed trials. The JSON holds, per study and in total: trials,
 pruned, pruned trials that would have beaten the best (goal 0), and the share of
 trial-epochs the pruning saved (goal >= 30 %). ``--sweep`` then replays other pruner
-settings on the now complete histories (same trials, in the same order; a sampler seeing
-other outcomes would have drawn other trials, so this ranks settings, it does not prove
-them).
+settings (``CANDIDATES``) on the now complete histories (same trials, in the same order;
+a sampler seeing other outcomes would have drawn other trials, so this ranks settings, it
+does not prove them). ``--save FILE`` keeps those histories, and ``--replay FILE...``
+sweeps several saved runs together (other sampler seeds) without training anything.
 
     python benchmarks/tune_pruning.py --mnist /work/shared/data/mnist
     python benchmarks/tune_pruning.py --mnist /work/shared/data/mnist --trials 24 --vision-size 4000 --sweep
+    python benchmarks/tune_pruning.py --sampler-seed 1 --save seed1.json   # then: --replay seed0.json seed1.json
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def judge(study: dict[str, Any], pruned_of: dict[int, int] | None = None) -> dic
     }  # fmt: skip
 
 
-def replay(study: dict[str, Any], warmup: float, startup: int, percentile: float) -> dict[int, int]:
+def replay(study: dict[str, Any], stages: tuple[tuple[float, float], ...], startup: int) -> dict[int, int]:
     """Which trials a pruner with these settings would stop, and after how many epochs, on the full curves."""
     from zoo.tuning.pruning import schedule_step, should_prune
 
@@ -139,7 +141,7 @@ def replay(study: dict[str, Any], warmup: float, startup: int, percentile: float
                 values[schedule_step(epoch, epochs)] = float(value)
             trial = SimpleNamespace(last_step=max(values) if values else None, intermediate_values=dict(values))
             fake = SimpleNamespace(direction=direction, get_trials=lambda deepcopy=False, states=(): list(finished))
-            if epoch < epochs and should_prune(fake, trial, warmup, startup, percentile):
+            if epoch < epochs and should_prune(fake, trial, stages, startup):
                 stopped[row["trial"]] = epoch
                 break
         else:
@@ -155,7 +157,13 @@ def main() -> None:
     parser.add_argument("--vision-size", type=int, default=1000, help="MNIST training images of the vision study")
     parser.add_argument("--sampler-seed", type=int, default=0)
     parser.add_argument("--sweep", action="store_true", help="replay other pruner settings on the full curves")
+    parser.add_argument("--save", type=Path, help="write the studies' full curves to this JSON file")
+    parser.add_argument("--replay", type=Path, nargs="+", help="sweep earlier --save files; train nothing")
     args = parser.parse_args()
+    if args.replay:
+        saved = [json.loads(path.read_text()) for path in args.replay]
+        print(json.dumps(sweep_runs([s for run in saved for s in run.values()]), indent=2))
+        return
 
     import torch
 
@@ -187,24 +195,47 @@ def main() -> None:
         "saved_share": round(sum(t["trial_epochs_saved"] for t in totals) / planned, 3) if planned else 0.0,
         "goal": "0 winners lost, saved_share >= 0.30",
     }
+    if args.save:
+        args.save.write_text(json.dumps(studies))
     if args.sweep:
         results["sweep"] = sweep(studies)
     print(json.dumps(results, indent=2))
 
 
+#: The pruner settings ``--sweep`` and ``--replay`` compare: (stages, startup trials). One stage: a warm-up,
+#: then a percentile; two: an early stage stopping only the trials behind (nearly) every finished one.
+CANDIDATES: list[tuple[tuple[tuple[float, float], ...], int]] = [
+    (((warmup, percentile),), startup)
+    for warmup in (0.2, 0.25, 0.3, 0.4)
+    for percentile in (30.0, 40.0, 50.0, 75.0)
+    for startup in (2, 3, 4)
+] + [
+    (((early, bottom), (warmup, 50.0)), startup)
+    for early in (0.1, 0.15, 0.2)
+    for bottom in (90.0, 100.0)
+    for warmup in (0.3, 0.4)
+    for startup in (3, 4)
+]
+
+
 def sweep(studies: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each candidate setting replayed on these studies: winners lost and trial-epochs saved, in total."""
+    return sweep_runs(list(studies.values()))
+
+
+def sweep_runs(studies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each candidate replayed on every study given (several runs' studies too), worst study first."""
     out = []
-    for warmup in (0.2, 0.25, 0.3, 0.4, 0.5):
-        for startup in (3, 4, 5):
-            for percentile in (50.0, 75.0):
-                judged = [judge(s, replay(s, warmup, startup, percentile)) for s in studies.values()]
-                planned = sum(j["trial_epochs"] for j in judged)
-                out.append({
-                    "warmup": warmup, "startup": startup, "percentile": percentile,
-                    "winners_lost": sum(j["winners_lost"] for j in judged),
-                    "saved_share": round(sum(j["trial_epochs_saved"] for j in judged) / planned, 3),
-                })  # fmt: skip
-    return out
+    for stages, startup in CANDIDATES:
+        judged = [judge(s, replay(s, stages, startup)) for s in studies]
+        planned = sum(j["trial_epochs"] for j in judged)
+        out.append({
+            "stages": [f"{share:g}:{percentile:g}" for share, percentile in stages], "startup": startup,
+            "winners_lost": sum(j["winners_lost"] for j in judged),
+            "saved_share": round(sum(j["trial_epochs_saved"] for j in judged) / planned, 3),
+            "least_saved": min(j["saved_share"] for j in judged),
+        })  # fmt: skip
+    return sorted(out, key=lambda r: (r["winners_lost"], -r["saved_share"]))
 
 
 if __name__ == "__main__":

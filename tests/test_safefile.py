@@ -21,7 +21,8 @@ from safetensors.torch import load_file
 
 from zoo.errors import CheckpointError
 from zoo.files import safefile
-from zoo.files.safefile import MAX_HEADER_BYTES, read_header, read_safetensors, write_safetensors
+from zoo.files.safefile import read_header, read_safetensors, write_safetensors
+from zoo.files.safeheader import MAX_HEADER_BYTES
 
 CUDA = torch.cuda.is_available()
 

@@ -200,11 +200,11 @@ def test_nan_loss_stops_and_keeps_last_good(zoo_cli: Runner, toy_site: Path, tmp
 
 def test_bad_hyperparameters_are_usage_errors(zoo_cli: Runner, toy_site: Path) -> None:
     cases = [
-        (("--optimizer", "lbfgs"), "unknown optimizer"),
-        (("--schedule", "linear"), "unknown schedule"),
+        (("--optimizer", "lbfgs"), "--optimizer must be one of sgd, adam, adamw"),
+        (("--schedule", "linear"), "--schedule must be one of none, cosine, onecycle"),
         (("--lrr", "3"), "did you mean --lr"),
         (("--samples", "many"), "--samples expects int"),
-        (("--precision", "fp8"), "unknown precision"),
+        (("--precision", "fp8"), "--precision must be one of fp32, bf16, fp16"),
         (("--device", "cuda:3"), "device"),
         (("--recipe", "slow"), "no recipe 'slow'"),
         (("--method", "magic"), "no fitting method"),

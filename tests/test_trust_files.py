@@ -24,19 +24,18 @@ from zoo.errors import CheckpointError, DataError, UsageError
 from zoo.files import readfile
 from zoo.files.readfile import (
     ENV,
-    MAX_JSON_DEPTH,
     MiB,
     NotRegularFile,
     check_regular,
     gunzip,
     gunzip_chunks,
     limit,
-    parse_json,
     read_bytes,
     read_json,
     read_maybe_gzipped,
 )
 from zoo.files.safefile import read_header
+from zoo.files.strictjson import MAX_JSON_DEPTH, parse_json
 
 STABLE = settings(
     max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]

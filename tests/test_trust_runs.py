@@ -30,14 +30,27 @@ def zoo_register_models(register):
                        config={"hidden": 8}, adapter="sleepy.impl:SlowAdapter"))
 """
 SLEEPY_IMPL = """
-import time
+import signal, time
+from pathlib import Path
 from zoo.contracts.adapter import ModelAdapter
 
 class SlowAdapter(ModelAdapter):
     def strategies(self):
         def slow(ctx):
+            # Each Ctrl-C the trainer has handled leaves a marker file (interrupt-1, interrupt-2):
+            # the test sends the next one only once the last was handled.
+            handler = signal.getsignal(signal.SIGINT)
+            def marked(signum, frame):
+                Path(f"interrupt-{len(list(Path().glob('interrupt-*'))) + 1}").touch()
+                handler(signum, frame)
+            if not getattr(handler, "marks", False):  # once, though each epoch asks again
+                marked.marks = True
+                signal.signal(signal.SIGINT, marked)
             for x, y in ctx.batches():
-                time.sleep(2.0)
+                Path("in-batch").touch()  # a batch that lasts until the test is done with it
+                deadline = time.monotonic() + 60
+                while not Path("batch-may-end").exists() and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 ctx.train_step(x, y)
         return {**super().strategies(), "slow": slow}
 """
@@ -176,10 +189,9 @@ def test_second_interrupt_says_the_partial_epoch_is_lost(tmp_path: Path):
     write_plugin(site, "sleepy-plugin", "sleepy", {"__init__.py": SLEEPY_PLUGIN, "impl.py": SLEEPY_IMPL},
                  {"sleepy": "sleepy"})  # fmt: skip
     proc = start(tmp_path, site, "sleepy.mlp", "--out", "run", load="toy,sleepy")
-    wait_for(tmp_path / "run" / "config.json", proc)
-    time.sleep(1.5)  # inside a slow batch
+    wait_for(tmp_path / "in-batch", proc)  # inside a batch that does not end by itself
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.01)  # both land inside the same 2 s batch
+    wait_for(tmp_path / "interrupt-1", proc)  # the first was handled: the second lands in the same batch
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err

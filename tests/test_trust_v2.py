@@ -15,6 +15,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -159,15 +160,18 @@ def test_a_batch_that_fails_is_retried_one_by_one() -> None:
 
     sizes: list[int] = []
     worker = ModelWorker("m", forward, max_batch=64, max_latency=0.5, on_batch=sizes.append)
-    worker.arriving = 5
+    worker.arrive(5)
+    release = threading.Event()
     try:
-        worker.jobs.put(Job(Future(), call=lambda: time.sleep(0.3)))  # holds the worker while the rest queue up
+        worker.jobs.put(Job(Future(), call=lambda: release.wait(10)))  # holds the worker while the rest queue up
         rows = [torch.tensor([[1.0]]), torch.tensor([[2.0]]), torch.tensor([[-1.0]]), torch.tensor([[4.0]])]
         jobs = [Job(Future(), tensor=x) for x in rows]
         for job in jobs:
             worker.submit(job)
+        release.set()  # every job is queued: the worker now finds all four waiting
         results = [job.future.exception(timeout=10) or job.future.result() for job in jobs]
     finally:
+        release.set()
         worker.close()
     assert sizes == [4, 1, 1, 1, 1]  # one merged pass that failed, then each request alone
     assert isinstance(results[2], IndexError)
@@ -202,14 +206,15 @@ def test_a_slow_body_is_a_408_and_does_not_hold_up_sigterm(work: Path) -> None:
         assert time.monotonic() - start < 30
         with socket.create_connection(("127.0.0.1", port), timeout=30) as slow:
             slow.sendall(head.encode())
-            time.sleep(1)
+            assert requests_in_progress(base, 1), "the server never started reading the slow body"
             proc.send_signal(signal.SIGTERM)
             start = time.monotonic()
             answer = slow.recv(4096)
             while b"stopping" not in answer and (more := slow.recv(4096)):  # the body may come apart
                 answer += more
-            assert proc.wait(timeout=15) == 0
-        assert time.monotonic() - start < 5, "SIGTERM waited for a body that was not coming"
+            answered_after = time.monotonic() - start
+            assert proc.wait(timeout=15) == 0  # the process itself exits well before the body's 20 s
+        assert answered_after < 5, "SIGTERM waited for a body that was not coming"
         assert answer.startswith(b"HTTP/1.1 503") and b"stopping" in answer, answer[:300]
     finally:
         if proc.poll() is None:
@@ -217,6 +222,16 @@ def test_a_slow_body_is_a_408_and_does_not_hold_up_sigterm(work: Path) -> None:
         proc.wait()
     text = log_path.read_text()
     assert "Traceback" not in text and "CancelledError" not in text, text
+
+
+def requests_in_progress(base: str, count: int, seconds: float = 30) -> bool:
+    """Whether the server reports ``count`` requests in progress within ``seconds`` (GET /metrics)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if f"zoo_requests_in_progress {float(count)}" in httpx.get(base + "/metrics", timeout=5).text:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_an_origin_is_this_server_only_with_its_scheme_host_and_port(server: str) -> None:

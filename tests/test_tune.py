@@ -252,6 +252,16 @@ def test_ctrl_c_fails_the_trial_and_the_same_command_continues(zoo_cli: Runner, 
     assert len(retried) == 1 and retried[0].params == interrupted.params
 
 
+def _first_epoch_logged(path: Path, seconds: float) -> bool:
+    """Whether ``path`` holds one whole line within ``seconds``: the trial has recorded an epoch."""
+    deadline = time.monotonic() + seconds
+    while not path.read_text(encoding="utf-8").endswith("\n"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_a_killed_worker_trial_is_failed_and_run_again(toy_site: Path, tmp_path: Path) -> None:
     out = tmp_path / "kill"
     command = [sys.executable, "-m", "zoo", "tune", "toy.mlp", "--trials", "2", *SPACE, "--method", "slow"]
@@ -259,8 +269,8 @@ def test_a_killed_worker_trial_is_failed_and_run_again(toy_site: Path, tmp_path:
     proc = subprocess.Popen(command, env=_env(toy_site, tmp_path, TOY_EPOCH_SECONDS="1"), cwd=tmp_path)
     try:
         assert wait_for(out / "trial-0000" / "metrics.jsonl", 120)
+        assert _first_epoch_logged(out / "trial-0000" / "metrics.jsonl", 120)
     finally:
-        time.sleep(0.3)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     assert _trials(out)[0].state.name == "RUNNING"

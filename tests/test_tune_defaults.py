@@ -16,7 +16,14 @@ from zoo_testkit import Runner, write_plugin
 
 optuna = pytest.importorskip("optuna")
 
-from zoo.tuning.pruning import STEPS, WARMUP, make_pruner, schedule_step  # noqa: E402
+from zoo.tuning.pruning import (  # noqa: E402
+    MEDIAN,
+    STEPS,
+    WARMUP,
+    make_pruner,
+    schedule_step,
+    stage_percentile,
+)
 
 SPACED_PLUGIN = """
 from zoo import ModelSpec, Recipe, hookimpl
@@ -30,10 +37,10 @@ def zoo_register_models(register):
 """
 
 
-def _study(curves: list[tuple[int, list[float]]]) -> Any:
+def _study(curves: list[tuple[int, list[float]]], pruner: Any = None) -> Any:
     """A maximizing in-memory study with the default pruner, holding finished trials of these (epochs, curve)."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.create_study(direction="maximize", pruner=make_pruner())
+    study = optuna.create_study(direction="maximize", pruner=pruner or make_pruner())
     for epochs, curve in curves:
         values = {schedule_step(e, epochs): v for e, v in enumerate(curve, start=1)}
         study.add_trial(optuna.trial.create_trial(value=max(curve), intermediate_values=values))
@@ -72,6 +79,28 @@ def test_a_slow_starter_within_the_pack_is_kept() -> None:
     pack = [(10, [0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.82, 0.84, 0.85, 0.86]) for _ in range(3)] + [(10, GOOD)]
     late = [0.2, 0.45, 0.6, 0.72, 0.8, 0.9, 0.95, 0.96, 0.97, 0.98]
     assert _pruned_at(_study(pack), 10, late) is None
+
+
+def test_past_the_warm_up_only_trials_among_the_best_finished_ones_continue() -> None:
+    # Five finished trials, flat at 0.9 ... 0.5: the best 40 % reach 0.74 (0.8 - 0.6 x 0.1) or more.
+    study = _study([(10, [v] * 10) for v in (0.9, 0.8, 0.7, 0.6, 0.5)])
+    first_judged = next(e for e in range(1, 11) if schedule_step(e, 10) >= WARMUP * STEPS)
+    assert _pruned_at(study, 10, [0.72] * 10) == first_judged  # above the median, outside the best 40 %
+    assert _pruned_at(study, 10, [0.75] * 10) is None
+    # --pruner median: the same warm-up and trials, the median as the bar
+    median = _study([(10, [v] * 10) for v in (0.9, 0.8, 0.7, 0.6, 0.5)], make_pruner(stages=MEDIAN))
+    assert _pruned_at(median, 10, [0.72] * 10) is None
+    assert _pruned_at(median, 10, [0.68] * 10) == first_judged
+
+
+def test_an_early_stage_stops_only_trials_behind_every_finished_one() -> None:
+    pruner = make_pruner(stages=((0.1, 100.0), (0.3, 50.0)))
+    slow = [0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.82, 0.84, 0.85, 0.86]
+    study = _study([(10, GOOD), (10, GOOD), (10, slow)], pruner)
+    assert _pruned_at(study, 10, [0.2] * 10) == 1  # behind all three at 10 %
+    assert _pruned_at(study, 10, [0.6] * 10) == 3  # ahead of the slow one until 30 %, then behind the median
+    assert stage_percentile(((0.1, 100.0), (0.3, 50.0)), 99) is None
+    assert stage_percentile(((0.3, 50.0), (0.1, 100.0)), 300) == 50.0
 
 
 def test_schedules_of_different_lengths_are_compared_at_equal_shares() -> None:

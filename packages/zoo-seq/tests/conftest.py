@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from zoo.plugin import run_cli
 
 # Training in tests draws no curves.png (a matplotlib start-up per run); the tests
 # about plots ask for them. Environments built for subprocesses keep this variable.
@@ -32,24 +32,8 @@ SeedRun = tuple[Path, "subprocess.CompletedProcess[str]"]
 def _run_zoo(
     *args: str, cwd: Path, check: bool = True, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m zoo ARGS`` with only the seq plugin loaded (ZOO_LOAD_PLUGINS=seq)."""
-    env = dict(os.environ)
-    env["ZOO_LOAD_PLUGINS"] = "seq"
-    env.pop("ZOO_STRICT_PLUGINS", None)
-    env["ZOO_DATA_DIR"] = str(cwd / "zoo-data")
-    # The models are tiny; more than one thread per process only adds contention.
-    env.setdefault("OMP_NUM_THREADS", "1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"zoo {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    """``python -m zoo ARGS`` with only the seq plugin loaded; the shell's ZOO_* settings pass through."""
+    return run_cli(*args, cwd=cwd, plugins=("seq",), check=check, timeout=timeout, drop=())
 
 
 @pytest.fixture(scope="session")
@@ -99,10 +83,10 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture
 def seq_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The in-process registry with only this plugin, as the CLI sees it; restored afterwards."""
-    from zoo.plugins.registry import get_registry
+    from zoo.plugin import refresh_registry
 
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "seq")
-    get_registry(refresh=True)
+    refresh_registry()
     yield
     monkeypatch.undo()
-    get_registry(refresh=True)
+    refresh_registry()

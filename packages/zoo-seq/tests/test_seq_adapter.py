@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
-from zoo.contracts.spec import ModelSpec, resolve
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataBundle, DataError, DataRequest, ModelSpec, TensorSplit, UsageError, resolve
 
 from zoo_seq import plugin
 from zoo_seq.adapter import SeqAdapter, StepSumAdapter, generate

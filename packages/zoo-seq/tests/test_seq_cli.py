@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 import zoo
-from zoo.contracts.spec import resolve
+from zoo.plugin import resolve
 
 RunZoo = Callable[..., "subprocess.CompletedProcess[str]"]
 SeedRun = Callable[[str], tuple[Path, "subprocess.CompletedProcess[str]"]]

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataBundle, DataError, DataRequest, TensorSplit, UsageError
 
 from zoo_seq.data import load
 from zoo_seq.plugin import DATA_OPTIONS

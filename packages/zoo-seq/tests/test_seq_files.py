@@ -6,34 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
-from zoo.errors import DataError
+from zoo.plugin import NOT_REGULAR_FILES, DataError, not_regular_file
 
 from zoo_seq.files import find_file, read_utf8
 
 
-def _make(path: Path, kind: str) -> None:
-    if kind == "folder":
-        path.mkdir()
-    elif kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "zero":
-        path.symlink_to("/dev/zero")
-    else:
-        path.symlink_to(path.parent / "gone.txt")
-
-
-@pytest.mark.parametrize(
-    ("kind", "expected"),
-    [
-        ("folder", "is a folder, not a file"),
-        ("fifo", "is a named pipe (FIFO), not a regular file"),
-        ("zero", "is a symlink to a device, not a regular file"),
-        ("dangling", "is a symlink to a missing file"),
-    ],
-)
+@pytest.mark.parametrize(("kind", "expected"), NOT_REGULAR_FILES)
 def test_a_path_that_is_not_a_regular_file_is_named_for_what_it_is(tmp_path: Path, kind: str, expected: str):
-    path = tmp_path / "corpus.txt"
-    _make(path, kind)
+    path = not_regular_file(tmp_path / "corpus.txt", kind)
     with pytest.raises(DataError) as info:
         find_file(str(path), None, "text")
     assert str(info.value).startswith(f"{path}: {expected}")

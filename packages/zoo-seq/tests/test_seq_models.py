@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from zoo.errors import UsageError
+from zoo.plugin import UsageError
 
 from zoo_seq.models import CharEmbeddingRNN, CharRNN, CharRNNCell
 

@@ -7,7 +7,6 @@ import contextlib
 import io
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,27 +15,11 @@ import pytest
 import torch
 from torch import nn
 
+from zoo.plugin import run_cli
+
 # Training in tests draws no curves.png (a matplotlib start-up per run); the tests
 # about plots ask for them. Environments built for subprocesses keep this variable.
 os.environ["ZOO_NO_PLOTS"] = "1"
-
-
-def run_zoo(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m zoo ARGS`` in ``cwd`` with only the tabular plugin loaded."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
-    full_env["ZOO_LOAD_PLUGINS"] = "tabular"
-    full_env["ZOO_DATA_DIR"] = str(cwd / "zoo-data")
-    full_env.setdefault("OMP_NUM_THREADS", "1")  # tiny tensors: threads only add overhead
-    full_env["MPLBACKEND"] = "Agg"
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 ZooRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -49,10 +32,9 @@ def zoo_cli(tmp_path: Path) -> ZooRunner:
     def run(
         *args: str, ok: bool = False, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        result = run_zoo(*args, cwd=tmp_path, env=env)
-        if ok:
-            assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result
+        return run_cli(
+            *args, cwd=tmp_path, plugins=("tabular",), env={"MPLBACKEND": "Agg", **(env or {})}, check=ok
+        )
 
     return run
 
@@ -61,10 +43,10 @@ def zoo_cli(tmp_path: Path) -> ZooRunner:
 def train_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     """``zoo.train`` in this process (no interpreter start-up), registry limited to tabular."""
     import zoo
-    from zoo.plugins.registry import get_registry
+    from zoo.plugin import refresh_registry
 
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "tabular")
-    get_registry(refresh=True)
+    refresh_registry()
     monkeypatch.chdir(tmp_path)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: threads only add overhead
@@ -83,7 +65,7 @@ def train_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
     yield train
     torch.set_num_threads(threads)
     monkeypatch.undo()
-    get_registry(refresh=True)  # the registry of the environment the session started with
+    refresh_registry()  # the registry of the environment the session started with
 
 
 class FakeFit:

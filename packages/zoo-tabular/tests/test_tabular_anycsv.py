@@ -13,8 +13,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.contracts.data import DataRequest
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataError, DataRequest, UsageError
 from zoo_tabular import anycsv, csvfile
 
 SPECIES = {"setosa": (5.0, 1.5, 0.25), "versicolor": (5.9, 4.3, 1.3), "virginica": (6.6, 5.5, 2.0)}
@@ -59,6 +58,30 @@ def test_classifier_learns_text_labels_and_predict_prints_them(zoo_cli, tmp_path
     assert (
         wrong.returncode == 2 and "has 2 value(s), but the model reads rows of 3 or 4 values" in wrong.stderr
     )
+
+
+def test_eval_json_reports_each_class_by_name_with_its_count(zoo_cli, tmp_path):
+    counts = {"setosa": 30, "versicolor": 20, "virginica": 10}  # unequal, so a count names its class
+    r = random.Random(5)
+    lines = ["sepal_length,petal_length,species,petal_width"]
+    for name, n in counts.items():
+        a, b, c = SPECIES[name]
+        for _ in range(n):
+            lines.append(f"{r.gauss(a, 0.35):.2f},{r.gauss(b, 0.3):.2f},{name},{r.gauss(c, 0.15):.2f}")
+    (tmp_path / "flowers.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    zoo_cli(
+        "train", "tabular.classifier", "--data", "flowers.csv", "--target", "species", "--out", "run", ok=True
+    )
+    done = zoo_cli("eval", "run", "--data", "flowers.csv", "--json", ok=True)
+    metrics = json.loads(done.stdout)
+    report = metrics["per_class"]
+    assert {name: row["support"] for name, row in report.items()} == counts
+    assert metrics["samples"] == sum(counts.values())
+    for row in report.values():
+        assert 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1 and 0 <= row["f1"] <= 1
+    assert report["setosa"]["recall"] >= 0.9  # the easy class is found
+    plain = zoo_cli("eval", "run", "--data", "flowers.csv", ok=True).stdout
+    assert "per class:" in plain and all(f"{name} " in plain for name in counts)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="needs onnx and onnxruntime")
@@ -193,7 +216,7 @@ def test_csv_size_limits_are_named(tmp_path, monkeypatch):
 
 
 def test_transforms_and_decode_give_what_predict_gives(train_here, tmp_path):
-    from zoo.contracts.adapter import adapter_for
+    from zoo.plugin import adapter_for
 
     run = train_here(
         "tabular.classifier",

@@ -14,7 +14,7 @@ MB = 1 << 20
 CHILD = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
-from zoo.errors import ZooError
+from zoo.plugin import ZooError
 from zoo_tabular.columns import read_columns
 try:
     table = read_columns(sys.argv[1])

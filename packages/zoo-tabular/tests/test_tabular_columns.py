@@ -11,8 +11,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.contracts.data import DataRequest
-from zoo.errors import UsageError
+from zoo.plugin import DataRequest, UsageError
 from zoo_tabular import anycsv
 
 TOWNS = ("north", "south", "east", "west")

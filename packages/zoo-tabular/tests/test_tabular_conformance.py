@@ -7,7 +7,7 @@ the isolated test sessions (zoo-core and this plugin alone) prove it too.
 
 from __future__ import annotations
 
-from zoo.testing import assert_plugin_ok
+from zoo.plugin import assert_plugin_ok
 
 
 def test_tabular_passes_zoo_check() -> None:

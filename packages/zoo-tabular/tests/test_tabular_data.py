@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataBundle, DataError, DataRequest, TensorSplit, UsageError
 from zoo_tabular.csvfile import read_table
 from zoo_tabular.datasets import (
     load_affine,

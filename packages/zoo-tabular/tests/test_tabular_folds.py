@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.contracts.data import DataRequest
-from zoo.errors import UsageError
+from zoo.plugin import DataRequest, UsageError
 from zoo_tabular.datasets import fold_indices, load_diabetes
 
 

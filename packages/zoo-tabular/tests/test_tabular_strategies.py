@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.errors import UsageError
+from zoo.plugin import UsageError
 from zoo_tabular import strategies
 from zoo_tabular.adapters import LineAdapter
 from zoo_tabular.models import build_line, build_mlp

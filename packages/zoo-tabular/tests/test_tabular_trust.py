@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from zoo.errors import DataError, UsageError
+from zoo.plugin import NOT_REGULAR_FILES, DataError, UsageError, not_regular_file, run_cli
 from zoo_tabular.csvfile import read_table
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -29,11 +29,7 @@ ZooRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 def run_zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``python -m zoo ARGS`` in ``cwd`` with only the tabular plugin loaded (as the conftest does)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS"}
-    env.update(ZOO_LOAD_PLUGINS="tabular", ZOO_DATA_DIR=str(cwd / "zoo-data"), OMP_NUM_THREADS="1")
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
-    )
+    return run_cli(*args, cwd=cwd, plugins=("tabular",), env={"OMP_NUM_THREADS": "1"}, check=False)
 
 
 def diabetes_csv(path: Path, rows: int = 40, label: int | None = None) -> Path:
@@ -228,25 +224,9 @@ def test_any_bytes_as_csv_give_a_table_or_a_data_error(tmp_path: Path, data: byt
 
 
 # -- the CSV file itself: a regular file, bounded before and after gunzip -----------------------
-@pytest.mark.parametrize(
-    ("kind", "expected"),
-    [
-        ("folder", "is a folder, not a file"),
-        ("fifo", "is a named pipe (FIFO), not a regular file"),
-        ("zero", "is a symlink to a device, not a regular file"),
-        ("dangling", "is a symlink to a missing file"),
-    ],
-)
+@pytest.mark.parametrize(("kind", "expected"), NOT_REGULAR_FILES)
 def test_csv_that_is_not_a_regular_file_is_named_for_what_it_is(tmp_path: Path, kind: str, expected: str):
-    path = tmp_path / "data.csv"
-    if kind == "folder":
-        path.mkdir()
-    elif kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "zero":
-        path.symlink_to("/dev/zero")
-    else:
-        path.symlink_to(tmp_path / "gone.csv")
+    path = not_regular_file(tmp_path / "data.csv", kind)
     with pytest.raises(DataError) as info:
         read_table(path)
     assert str(info.value).startswith(f"{path}: {expected}")

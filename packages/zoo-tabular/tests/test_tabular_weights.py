@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from zoo.contracts.spec import published_weights
+from zoo.plugin import published_weights
 
 PACKAGE = resources.files("zoo_tabular")
 MANIFEST = PACKAGE / "weights" / "weights.json"

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from zoo.plugin import run_cli
 from zoo_timm.data import colour_picture
 
 os.environ["ZOO_NO_PLOTS"] = "1"
-PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 Cli = Callable[..., subprocess.CompletedProcess]
 
 
@@ -21,28 +20,10 @@ def run_zoo(
     *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """``python -m zoo ARGS`` with only this plugin loaded, its data folder under ``cwd``, no proxies."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("ZOO_", "HF_")) and k not in PROXY_VARS}
-    full.update(
-        ZOO_NO_PLOTS="1",
-        ZOO_LOAD_PLUGINS="timm",
-        ZOO_DATA_DIR=str(cwd / "zoo-data"),
-        HF_HOME=str(cwd / "hf-home"),
-        no_proxy="127.0.0.1,localhost",
-        NO_PROXY="127.0.0.1,localhost",
-        OMP_NUM_THREADS="2",
+    own = {"ZOO_NO_PLOTS": "1", "HF_HOME": str(cwd / "hf-home"), "OMP_NUM_THREADS": "2", **(env or {})}
+    return run_cli(
+        *args, cwd=cwd, plugins=("timm",), env=own, timeout=timeout, check=check, drop=("ZOO_", "HF_")
     )
-    full.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        cwd=cwd,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"zoo {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="session")

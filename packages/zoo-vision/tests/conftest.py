@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from vision_testkit import Cli, write_mnist
-from zoo.plugins.registry import get_registry
+from zoo.plugin import refresh_registry, run_cli
 
 # Training in tests draws no curves.png (a matplotlib start-up per run); the tests
 # about plots ask for them. Environments built for subprocesses keep this variable.
 os.environ["ZOO_NO_PLOTS"] = "1"
-
-PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 
 def run_zoo(
@@ -28,30 +25,21 @@ def run_zoo(
     timeout: float = 120,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m zoo ARGS`` with only the vision plugin loaded and the data folder set.
+    """``python -m zoo ARGS`` with only the vision plugin loaded and the data folder set (unset: None).
 
     ZOO_* settings of the calling shell are dropped (``env`` adds some back), and so are
     proxies: the tests' only servers are on 127.0.0.1.
     """
-    full_env = {
-        k: v
-        for k, v in os.environ.items()
-        if (not k.startswith("ZOO_") or k == "ZOO_NO_PLOTS") and k not in PROXY_VARS
-    }
-    full_env.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
-    full_env["ZOO_LOAD_PLUGINS"] = "vision"
-    full_env.update(env or {})
-    env = full_env
-    if data_dir is not None:
-        env["ZOO_DATA_DIR"] = str(data_dir)
-    else:
-        env.pop("ZOO_DATA_DIR", None)
-    env.setdefault("OMP_NUM_THREADS", "2")
-    command = [sys.executable, "-m", "zoo", *args]
-    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"zoo {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_cli(
+        *args,
+        cwd=cwd,
+        plugins=("vision",),
+        env=env,
+        data_dir=data_dir,
+        timeout=timeout,
+        check=check,
+        threads=2,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +70,7 @@ def trained_cnn(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def vision_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """zoo's registry in this process with only this plugin loaded; the previous one is restored after."""
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "vision")
-    get_registry(refresh=True)
+    refresh_registry()
     yield
     monkeypatch.undo()
-    get_registry(refresh=True)
+    refresh_registry()

@@ -20,7 +20,7 @@ import torch
 
 import zoo
 from vision_testkit import Cli, draw_shape, write_mnist
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataError, UsageError
 from zoo_vision.models import SmallCNN
 
 if TYPE_CHECKING:

@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from vision_testkit import FILES, make_split, write_mnist
-from zoo.contracts.data import DataRequest, LoaderSplit, TensorSplit
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataError, DataRequest, LoaderSplit, TensorSplit, UsageError
 from zoo_vision import mnist
 
 ALL_FILES = [name for pair in FILES.values() for name in pair]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from picture_bombs import progressive_jpeg, saved
 from PIL import Image
 
-from zoo.errors import DataError
+from zoo.plugin import DataError
 from zoo_vision.images import decode_gray
 
 Image.init()

@@ -12,8 +12,7 @@ import torch
 from PIL import Image
 
 from vision_testkit import NAMES, draw_shape, make_folder, snapshot
-from zoo.contracts.data import DataRequest, TensorSplit
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataError, DataRequest, TensorSplit, UsageError
 from zoo_vision import folder, mnist
 from zoo_vision.images import digit_from, load_digit
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.errors import DataError
+from zoo.plugin import DataError
 from zoo_vision.idx import decode_images, decode_labels, encode_images, encode_labels
 
 

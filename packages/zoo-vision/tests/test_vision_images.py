@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from vision_testkit import draw_shape
-from zoo.errors import DataError
+from zoo.plugin import DataError
 from zoo_vision.images import load_digit
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zoo.errors import UsageError
+from zoo.plugin import UsageError
 from zoo_vision.models import build_cnn, build_fc, cnn_feature_side
 
 

@@ -17,7 +17,7 @@ from picture_bombs import icon, jpeg_declaring, progressive_jpeg, saved
 from PIL import Image
 
 from vision_testkit import Cli, make_folder
-from zoo.errors import DataError
+from zoo.plugin import DataError
 from zoo_vision import folder, images, pictures
 from zoo_vision.images import decode_gray, read_image_file
 

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from zoo.contracts.spec import Recipe
+from zoo.plugin import Recipe
 from zoo.training.hparams import HParams, raise_limit, reach_min_steps
 from zoo.use.batching import plan_batches
 from zoo_vision.plugin import CNN_GOLDEN, FC_GOLDEN, SEED

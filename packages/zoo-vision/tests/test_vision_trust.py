@@ -20,8 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from vision_testkit import Cli, write_mnist
-from zoo.contracts.data import DataRequest
-from zoo.errors import DataError
+from zoo.plugin import NOT_REGULAR_FILES, DataError, DataRequest, not_regular_file
 from zoo_vision import mnist
 from zoo_vision.idx import decode_images
 
@@ -159,26 +158,19 @@ def test_unpacking_for_torchvision_is_bounded_and_leaves_nothing_half_written(
     assert sorted(p.name for p in raw.iterdir() if p.name.startswith("train-images")) == [packed.name]
 
 
-@pytest.mark.parametrize("kind", ["folder", "fifo", "zero", "sparse"])
-def test_odd_idx_files_are_named_for_what_they_are(tmp_path: Path, kind: str):
+SPARSE = ("sparse", "is not an IDX image file: magic number 0x00000000")
+
+
+@pytest.mark.parametrize(("kind", "expected"), [*NOT_REGULAR_FILES[:3], SPARSE])
+def test_odd_idx_files_are_named_for_what_they_are(tmp_path: Path, kind: str, expected: str):
     raw = _mnist_raw(tmp_path)
     target = raw / "train-images-idx3-ubyte"
     target.unlink()
-    expected = {
-        "folder": "is a folder, not a file",
-        "fifo": "is a named pipe (FIFO), not a regular file",
-        "zero": "is a symlink to a device, not a regular file",
-        "sparse": "is not an IDX image file: magic number 0x00000000",
-    }[kind]
-    if kind == "folder":
-        target.mkdir()
-    elif kind == "fifo":
-        os.mkfifo(target)
-    elif kind == "zero":
-        target.symlink_to("/dev/zero")
-    else:
+    if kind == SPARSE[0]:
         with open(target, "wb") as handle:
             handle.truncate(1 << 30)
+    else:
+        not_regular_file(target, kind)
     with pytest.raises(DataError) as info:
         _fast(tmp_path)
     assert str(info.value).startswith(f"{target}: {expected}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.contracts.spec import published_weights
+from zoo.plugin import published_weights
 
 PACKAGE = resources.files("zoo_vision")
 MANIFEST = PACKAGE / "weights" / "weights.json"

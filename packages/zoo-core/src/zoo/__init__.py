@@ -73,19 +73,9 @@ def create(name: str, weights: str | Path | None = None, **overrides: Any) -> An
     Overrides with weights (``num_classes=5``) keep every tensor whose shape still fits and
     start the rest (the new head) fresh, timm style; stderr names what was re-initialised.
     """
-    from zoo.plugins.registry import build_model, check_config_keys
+    from zoo.plugins.factory import create as build
 
-    spec = get_spec(name)
-    if weights is not None:
-        from zoo.training.ownmodel import create_from_weights
-
-        return create_from_weights(spec, weights, overrides)
-    check_config_keys(spec, overrides)
-    from zoo.training.ownmodel import remember_made
-
-    model = build_model(spec, overrides)
-    remember_made(model, spec.full_name, overrides)  # zoo.save then needs no name= or config=
-    return model
+    return build(get_spec(name), weights, overrides)
 
 
 def save(
@@ -112,7 +102,7 @@ def save(
 
     try:
         return save_model(
-            model, path, name, config=config, data_meta=data_meta, classes=classes, builder=builder, task=task
+            model, path, name=name, config=config, data_meta=data_meta, classes=classes, builder=builder, task=task
         )
     except UsageError as exc:
         raise _python_spelling(exc) from None
@@ -177,8 +167,8 @@ def fit(
 
 
 def fit_keywords() -> list[str]:
-    """The run keywords ``zoo.fit`` takes: the run options and hyperparameters of ``zoo train``."""
-    from zoo.training.fitrun import keywords
+    """The run keywords ``zoo.fit`` and ``zoo.train`` take: the declared settings (``zoo.contracts.settings``)."""
+    from zoo.contracts.settings import keywords
 
     return keywords()
 

@@ -7,7 +7,20 @@ user can fix by changing what they passed (the usual convention for usage errors
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+
+def did_you_mean(
+    name: str, known: Iterable[str], spell: Callable[[str], str] = repr, *, most: int = 2, cutoff: float = 0.6
+) -> str | None:
+    """``did you mean 'a' or 'b'?`` for the known names close to a misspelt one; None when none is close.
+
+    Every unknown name (model, dataset, option, keyword, config key) is answered alike.
+    """
+    close = difflib.get_close_matches(name, list(known), n=most, cutoff=cutoff)
+    return "did you mean " + " or ".join(spell(c) for c in close) + "?" if close else None
 
 
 class ZooError(Exception):

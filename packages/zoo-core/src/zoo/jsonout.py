@@ -1,10 +1,10 @@
-"""JSON for ``--json``: always valid JSON, with non-finite numbers written as null and said so.
+"""Strict JSON everywhere zoo writes it: non-finite numbers become null, in this one place.
 
 Python's ``json`` writes ``NaN`` and ``Infinity``, which no strict JSON reader accepts;
 a prediction that overflows or a crafted checkpoint's metrics would then break the
-program reading zoo's output. Here such values become ``null`` and one warning on
-stderr says how many, so a reader gets JSON and a person learns that values were lost.
-No torch.
+program reading zoo's output. Here such values become ``null``: ``--json`` output says
+how many on stderr, run-folder files store them as null (``nulled``), and ``zoo serve``
+flags each answer that lost one (``flag_nonfinite``). No torch.
 """
 
 from __future__ import annotations
@@ -45,6 +45,22 @@ def finite(value: Any) -> tuple[Any, int]:
         else:
             holder[key] = clean(item)
     return root[0], count
+
+
+def nulled(value: Any) -> Any:
+    """``value`` with every non-finite float as None: what strict JSON can hold of it."""
+    return finite(value)[0]
+
+
+def flag_nonfinite(records: list[Any]) -> list[Any]:
+    """Each record JSON-safe; a dict that lost a value to null is marked ``"nonfinite": true``."""
+    out = []
+    for record in records:
+        clean, found = finite(record)
+        if found and isinstance(clean, dict):
+            clean["nonfinite"] = True
+        out.append(clean)
+    return out
 
 
 def dumps(data: Any) -> tuple[str, int]:

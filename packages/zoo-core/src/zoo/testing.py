@@ -17,16 +17,18 @@ In a plugin's test suite::
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.contracts.spec import ModelSpec, Option, resolve
+from zoo.contracts.spec import ModelSpec, Option
 from zoo.errors import ZooError
+from zoo.plugins.conformance import ModelChecks, Skipped
 from zoo.plugins.registry import Registry, get_registry
 
 #: Python types an option's ``kind`` promises.
@@ -118,203 +120,6 @@ def _metadata_problems(spec: ModelSpec, registry: Registry) -> list[str]:
     return problems
 
 
-def _sample_bundle(spec: ModelSpec, registry: Registry) -> Any:
-    from zoo.contracts.data import DataRequest
-
-    dataset = registry.datasets[spec.dataset]
-    loader = resolve(dataset.sample or dataset.loader)
-    with tempfile.TemporaryDirectory() as folder:
-        return loader(DataRequest(dict(dataset.options), Path(folder), 0, download=False))
-
-
-def _check_output(spec: ModelSpec, outputs: Any, x: Any, num_classes: int | None) -> str | None:
-    import torch
-
-    from zoo.contracts.tasks import task_for
-
-    if not isinstance(outputs, torch.Tensor):
-        return f"the model returned a {type(outputs).__name__}, not a tensor"
-    return task_for(spec.task).check_outputs(outputs, tuple(x.shape), num_classes)
-
-
-class Skipped(Exception):
-    """A check that could not run here (an optional extra is missing): passed, with the reason shown."""
-
-
-def _results_problem(results: Any, examples: list[str]) -> str | None:
-    if not isinstance(results, list) or len(results) != len(examples):
-        return f"predict must return one result per input ({len(examples)}), got {results!r:.80}"
-    bad = [r for r in results if not (isinstance(r, dict) and "input" in r and "output" in r)]
-    return f"each result needs 'input' and 'output': {bad[0]!r:.80}" if bad else None
-
-
-def _export_problems(checkpoint: Path, folder: Path) -> str | None:
-    """Both formats through ``zoo export``'s own code, numeric check included; ONNX skipped without its extra."""
-    import importlib.util
-
-    from zoo.use.export import export_checkpoint
-    from zoo.use.exportspec import EXPORT_EXTRA
-
-    notes = []
-    for fmt in ("pt2", "onnx"):
-        if fmt == "onnx" and any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxscript")):
-            notes.append(f"onnx skipped ({EXPORT_EXTRA})")
-            continue
-        result = export_checkpoint(checkpoint, fmt, folder / f"check.{fmt}")
-        if result.max_diff is None:
-            notes.append(f"{fmt} written, its numeric check skipped (onnxruntime: {EXPORT_EXTRA})")
-    if notes:
-        raise Skipped("; ".join(notes))
-    return None
-
-
-def _serve_round_trip() -> Callable[[Any, str], None]:
-    """``zoo.serve.check_roundtrip``, or Skipped when the serve extra is not installed."""
-    from zoo.errors import UsageError
-    from zoo.serve import SERVE_EXTRA, check_roundtrip, require_serve_extra
-
-    try:
-        require_serve_extra()
-    except UsageError:
-        raise Skipped(f"serve: skipped ({SERVE_EXTRA})") from None
-    return check_roundtrip
-
-
-def _model_checks(spec: ModelSpec, registry: Registry, folder: Path) -> Iterator[tuple[str, Callable[[], str | None]]]:
-    """(check name, function returning a problem or None), in order; later ones need earlier ones.
-
-    ``folder`` is a scratch folder for this model's files (checkpoint, exports).
-    """
-    import torch
-
-    from zoo.contracts.adapter import ModelAdapter, adapter_for
-    from zoo.files.checkpoint import base_metadata, load_checkpoint, save_checkpoint
-    from zoo.plugins.registry import build_model
-    from zoo.training.optim import SGD
-    from zoo.use.predict import run_predict
-
-    state: dict[str, Any] = {}
-
-    def references() -> str | None:
-        resolve(spec.builder)
-        state["adapter"] = adapter_for(spec)
-        dataset = registry.datasets.get(spec.dataset)
-        if dataset is not None:
-            resolve(dataset.loader)
-            if dataset.sample is not None:
-                resolve(dataset.sample)
-        return None if isinstance(state["adapter"], ModelAdapter) else "the adapter is not a ModelAdapter"
-
-    def builds() -> str | None:
-        model = build_model(spec)
-        if not isinstance(model, torch.nn.Module):
-            return f"the builder returned a {type(model).__name__}, not a torch.nn.Module"
-        return None
-
-    def trains() -> str | None:
-        bundle = _sample_bundle(spec, registry)
-        config = {**dict(spec.config), **bundle.config}
-        torch.manual_seed(0)
-        model = build_model(spec, config)
-        split = bundle.train
-        if not hasattr(split, "x"):
-            return "the sample is not a TensorSplit; declare a small in-memory sample loader"
-        x, y = split.x[:8], split.y[:8]
-        if bundle.transform is not None:
-            x = bundle.transform(x)
-        model.train()
-        outputs = model(x)
-        problem = _check_output(spec, outputs, x, bundle.num_classes)
-        if problem:
-            return problem
-        adapter = state["adapter"]
-        loss = adapter.loss(outputs, y)
-        if loss.dim() != 0 or not bool(torch.isfinite(loss)):
-            return f"the loss must be a finite scalar, got shape {tuple(loss.shape)} value {loss.detach()}"
-        optimizer = SGD(model.parameters(), lr=1e-3)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        state.update(model=model, x=x, y=y, outputs=outputs.detach(), bundle=bundle, config=config)
-        return None
-
-    def targets() -> str | None:
-        adapter, bundle = state["adapter"], state["bundle"]
-        stats = adapter.batch_stats(state["outputs"], state["y"], bundle.num_classes)
-        finals = adapter.finalize(stats)
-        reported = {"loss", *(k for k, v in finals.items() if isinstance(v, (int, float)) and not isinstance(v, bool))}
-        wrong = [f"{r.name} targets {r.target[0]!r}" for r in spec.recipes if r.target and r.target[0] not in reported]
-        return f"recipe {'; '.join(wrong)}, but evaluation reports {', '.join(sorted(reported))}" if wrong else None
-
-    def round_trips() -> str | None:
-        model, x = state["model"], state["x"]
-        model.eval()
-        path = folder / "check.safetensors"
-        meta = base_metadata(spec, state["config"])
-        meta["data_meta"] = state["bundle"].meta
-        save_checkpoint(path, model, meta)
-        loaded = load_checkpoint(path)
-        state["loaded"] = loaded
-        with torch.no_grad():
-            before, after = model(x), loaded.model(x)
-        if not torch.equal(before, after):
-            diff = (before.float() - after.float()).abs().max().item()
-            return f"outputs differ after save and load (max abs diff {diff:.3g}): state outside the state_dict?"
-        return None
-
-    def evaluates() -> str | None:
-        from zoo.training.distributed import DistEnv
-        from zoo.use.evaluate import evaluate_split
-
-        bundle = state["bundle"]
-        split = bundle.val if bundle.val is not None else bundle.train
-        metrics = evaluate_split(
-            state["loaded"].model, state["adapter"], split, bundle, torch.device("cpu"), 0, DistEnv()
-        )
-        main = state["adapter"].main_metric[0]
-        if main not in metrics:
-            return f"evaluation reports {', '.join(sorted(metrics))} but not the main metric {main!r}"
-        bad = [k for k in ("loss", main) if not isinstance(metrics[k], float) or metrics[k] != metrics[k]]
-        return f"evaluation's {', '.join(bad)} is not a number: {metrics}" if bad else None
-
-    def predicts() -> str | None:
-        examples = state["adapter"].example_inputs()
-        if not examples:
-            return "declares no example inputs (ModelSpec.examples or the adapter's example_inputs)"
-        return _results_problem(run_predict(state["loaded"], examples), examples)
-
-    def exports() -> str | None:
-        return _export_problems(folder / "check.safetensors", folder)
-
-    def serves() -> str | None:
-        _serve_round_trip()(state["loaded"], spec.full_name)
-        return None
-
-    def weights() -> str | None:
-        from zoo.files.weights import open_weights
-
-        for declared in spec.weights:
-            loaded = open_weights(f"{spec.full_name}:{declared.tag}")
-            examples = adapter_for(spec).example_inputs()
-            problem = _results_problem(run_predict(loaded, examples), examples) if examples else None
-            if problem:
-                return f"{spec.full_name}:{declared.tag}: {problem}"
-        return None
-
-    yield "references resolve", references
-    yield "builds", builds
-    yield "trains a step on a sample", trains
-    if any(r.target for r in spec.recipes):
-        yield "recipe targets name reported metrics", targets
-    yield "save and load round-trip", round_trips
-    yield "evaluates the sample", evaluates
-    yield "predicts its examples", predicts
-    yield "exports to onnx and pt2", exports
-    yield "serves a round trip", serves
-    if spec.weights:
-        yield "published weights load and predict by name", weights
-
-
 def check_plugin(plugin: str) -> list[CheckResult]:
     """Every check for one installed plugin (by namespace or distribution name)."""
     registry = get_registry()
@@ -341,7 +146,7 @@ def check_plugin(plugin: str) -> list[CheckResult]:
 
 def _run_model_checks(plugin: str, spec: ModelSpec, registry: Registry, folder: Path) -> list[CheckResult]:
     results = []
-    for check, run in _model_checks(spec, registry, folder):
+    for check, run in ModelChecks(spec, registry, folder).steps():
         try:
             problem = run()
         except Skipped as skipped:
@@ -369,3 +174,90 @@ def assert_plugin_ok(plugin: str) -> None:
 
 def as_json(results: list[CheckResult]) -> list[dict[str, Any]]:
     return [asdict(r) for r in results]
+
+
+#: Proxy settings a CLI under test never inherits: the servers of a test listen on 127.0.0.1.
+PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def cli_env(
+    cwd: Path,
+    plugins: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    data_dir: str | Path | None = "zoo-data",
+    drop: Sequence[str] = ("ZOO_",),
+    threads: int = 1,
+) -> dict[str, str]:
+    """The environment ``run_cli`` gives ``zoo``: see there; ``env`` is applied last, so it wins."""
+    kept = {
+        k: v
+        for k, v in os.environ.items()
+        if (k == "ZOO_NO_PLOTS" or not k.startswith(tuple(drop))) and k not in PROXY_VARS
+    }
+    kept.pop("ZOO_STRICT_PLUGINS", None)  # a plugin's tests load that plugin alone, whatever else is broken
+    kept.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
+    kept["ZOO_LOAD_PLUGINS"] = ",".join(plugins)
+    if data_dir is None:
+        kept.pop("ZOO_DATA_DIR", None)
+    else:
+        kept["ZOO_DATA_DIR"] = str(cwd / data_dir)
+    kept.setdefault("OMP_NUM_THREADS", str(threads))  # tiny models: more threads only add contention
+    kept.update(env or {})
+    return kept
+
+
+def run_cli(
+    *args: str,
+    cwd: Path,
+    plugins: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    data_dir: str | Path | None = "zoo-data",
+    timeout: float = 300,
+    check: bool = True,
+    drop: Sequence[str] = ("ZOO_",),
+    threads: int = 1,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m zoo ARGS`` in ``cwd`` with only ``plugins`` loaded: a plugin's CLI tests run the real command.
+
+    The caller's variables starting with a prefix in ``drop`` are not passed on (``ZOO_``
+    by default, so the shell's settings do not leak in; ``ZOO_NO_PLOTS`` is kept), nor are
+    proxies or ``ZOO_STRICT_PLUGINS``. ``ZOO_DATA_DIR`` is ``data_dir`` (relative to ``cwd``;
+    None unsets it); ``OMP_NUM_THREADS`` defaults to ``threads``; ``env`` is applied last.
+    With ``check`` a non-zero exit fails the test with the command's output.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoo", *args],
+        cwd=cwd,
+        env=cli_env(cwd, plugins, env, data_dir, drop, threads),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"zoo {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+#: Paths that are not regular files, each with the start of the message every bounded reader
+#: gives for it (after ``PATH: ``): ``(kind, message)`` for ``not_regular_file``.
+NOT_REGULAR_FILES: tuple[tuple[str, str], ...] = (
+    ("folder", "is a folder, not a file"),
+    ("fifo", "is a named pipe (FIFO), not a regular file"),
+    ("zero", "is a symlink to a device, not a regular file"),
+    ("dangling", "is a symlink to a missing file"),
+)
+
+
+def not_regular_file(path: Path, kind: str) -> Path:
+    """Make ``path`` a ``kind`` of ``NOT_REGULAR_FILES``, so a test can check a reader refuses it."""
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "dangling":
+        path.symlink_to(path.parent / f"gone-{path.name}")
+    else:
+        raise ValueError(f"unknown kind {kind!r}: one of {', '.join(k for k, _ in NOT_REGULAR_FILES)}")
+    return path

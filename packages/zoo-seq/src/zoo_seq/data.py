@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataBundle, DataError, DataRequest, TensorSplit, UsageError
 
 from zoo_seq.files import find_file, read_utf8
 from zoo_seq.vocab import Vocabulary

@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.errors import DataError
-from zoo.files.readfile import check_regular, read_bytes
+from zoo.plugin import DataError, check_regular, read_bytes
 
 
 def find_file(name: str, data_dir: Path | None, option: str) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from zoo.errors import UsageError
+from zoo.plugin import UsageError
 
 
 def _check(name: str, value: int, minimum: int) -> int:

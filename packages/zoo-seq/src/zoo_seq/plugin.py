@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zoo import hookimpl
-from zoo.contracts.spec import DatasetSpec, ModelSpec, Option, Recipe, published_weights
+from zoo.plugin import DatasetSpec, ModelSpec, Option, Recipe, hookimpl, published_weights
 
 DATASET = "seq.chars"
 
@@ -43,6 +42,7 @@ PREDICT_OPTIONS = (
         "continue each input by N sampled characters (models trained with --text)",
         kind="int",
         low=0,
+        high=100_000,  # each character is a forward pass
     ),
     Option(
         "temperature",

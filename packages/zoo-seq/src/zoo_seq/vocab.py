@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from zoo.errors import UsageError
+from zoo.plugin import UsageError
 
 
 class Vocabulary:

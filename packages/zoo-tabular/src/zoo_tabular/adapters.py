@@ -10,11 +10,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.contracts.adapter import ModelAdapter, Strategy, number_row, parse_numbers
-from zoo.contracts.data import DataBundle
-from zoo.contracts.tasks import class_names
+from zoo.plugin import (
+    DataBundle,
+    ModelAdapter,
+    PredictInput,
+    Strategy,
+    class_names,
+    number_row,
+    parse_numbers,
+)
 from zoo_tabular import strategies
-from zoo_tabular.datasets import prediction_features, prediction_meta, prediction_rows
+from zoo_tabular.predictrows import prediction_features, prediction_meta, prediction_rows
 from zoo_tabular.tableio import (
     chosen_metric,
     csv_rows_by_name,
@@ -35,54 +41,32 @@ class TabularAdapter(ModelAdapter):
     a row may hold just the features or every column of the training file.
     """
 
-    def predict(
-        self,
-        model: nn.Module,
-        inputs: list[str],
-        meta: dict[str, Any],
-        options: dict[str, Any],
-        device: torch.device,
-    ) -> list[dict[str, Any]]:
+    def expand(self, inputs: list[Any], meta: dict[str, Any], options: dict[str, Any]) -> list[PredictInput]:
+        """The command line's rows and a ``--csv FILE``'s (``FILE:LINE``), checked with each place named.
+
+        Each result shows its row's ``values``: the numbers given, or a model of typed
+        columns' cells by feature.
+        """
         if "table" in meta:
-            return self._predict_table(model, inputs, meta, options, device)
+            return _table_inputs(inputs, meta, options)
         rows = [parse_numbers(text) for text in inputs]
         names = list(inputs)
         places = [f"input {text!r}" for text in inputs]
         if options.get("csv"):
             _add_csv(prediction_rows(options["csv"], meta), rows, names, places)
-        if not rows:
-            return []
-        outputs = _outputs(model, prediction_features(rows, meta, places).to(device))
-        results = []
-        for name, row, decoded in zip(names, rows, self.decode(outputs, meta, options), strict=True):
-            result: dict[str, Any] = {"input": name, "values": row, **decoded}
-            if self.task == "binary":
-                result["display"] = f"(probability of label 1; predicted label {result['label']})"
-            results.append(result)
-        return results
+        if rows:
+            prediction_features(rows, meta, places)  # every row's width, refused by its place
+        return [PredictInput(name, row, {"values": row}) for name, row in zip(names, rows, strict=True)]
 
-    def _predict_table(
-        self,
-        model: nn.Module,
-        inputs: list[str],
-        meta: dict[str, Any],
-        options: dict[str, Any],
-        device: torch.device,
+    def decode(
+        self, outputs: torch.Tensor, meta: dict[str, Any], options: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        """Raw rows (text and numbers, as in the training file) through the checkpoint's table plan."""
-        plan = table_plan(meta)
-        rows = [row_cells(plan, text_cells(text), f"input {text[:60]!r}") for text in inputs]
-        names, places = list(inputs), [f"input {text[:60]!r}" for text in inputs]
-        if options.get("csv"):
-            _add_csv(csv_rows_by_name(options["csv"], plan), rows, names, places)
-        if not rows:
-            return []
-        outputs = _outputs(model, encode_rows(plan, rows, places).to(device))
-        decoded = self.decode(outputs, meta, options)
-        return [
-            {"input": name, "values": [row.get(c, "") for c in plan.features], **result}
-            for name, row, result in zip(names, rows, decoded, strict=True)
-        ]
+        """The task's reading of the outputs; a binary model's line says what its number is."""
+        results = super().decode(outputs, meta, options)
+        if self.task == "binary" and "table" not in meta:
+            for result in results:
+                result["display"] = f"(probability of label 1; predicted label {result['label']})"
+        return results
 
     def transforms(self, meta: dict[str, Any]) -> Callable[[Any], torch.Tensor]:
         """Numbers text (the features, or every column of the training file) -> the standardized features.
@@ -271,6 +255,21 @@ class RegressorAdapter(ChosenMetric):
         return steps
 
 
+def _table_inputs(inputs: list[Any], meta: dict[str, Any], options: dict[str, Any]) -> list[PredictInput]:
+    """Raw rows (text and numbers, as in the training file) read by the checkpoint's table plan."""
+    plan = table_plan(meta)
+    rows = [row_cells(plan, text_cells(text), f"input {text[:60]!r}") for text in inputs]
+    names, places = list(inputs), [f"input {text[:60]!r}" for text in inputs]
+    if options.get("csv"):
+        _add_csv(csv_rows_by_name(options["csv"], plan), rows, names, places)
+    if rows:
+        encode_rows(plan, rows, places)  # every row's cells, refused by its place
+    return [
+        PredictInput(name, row, {"values": [row.get(c, "") for c in plan.features]})
+        for name, row in zip(names, rows, strict=True)
+    ]
+
+
 def _add_csv(
     found: tuple[str, list[int], list[Any]], rows: list[Any], names: list[str], places: list[str]
 ) -> None:
@@ -279,10 +278,3 @@ def _add_csv(
     rows += csv_rows
     names += [f"{Path(path).name}:{line}" for line in lines]
     places += [f"{path}, line {line}" for line in lines]
-
-
-def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """One forward pass in eval mode without gradients: a row of outputs per input."""
-    model.eval()
-    with torch.no_grad():
-        return model(x).float().reshape(len(x), -1)

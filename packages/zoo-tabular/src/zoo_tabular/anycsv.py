@@ -15,29 +15,31 @@ from __future__ import annotations
 import math
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
-from zoo.contracts.metadata import check_labels
-from zoo.errors import DataError, NeedsDataError, UsageError
-from zoo_tabular.balance import imbalance
+from zoo.plugin import (
+    DataBundle,
+    DataError,
+    DataRequest,
+    NeedsDataError,
+    UsageError,
+    check_labels,
+)
+from zoo_tabular.anybundle import ENCODINGS as ENCODINGS
+from zoo_tabular.anybundle import Target, make_bundle, option
 from zoo_tabular.columns import ColumnTable, as_tensor, number_key, read_columns, table_of
-from zoo_tabular.datasets import DIABETES_FILE, check_folds, fold_indices, split_indices
-from zoo_tabular.encoding import TablePlan, encode_table, plan_table
-from zoo_tabular.plugin import ANY_CSV_OPTIONS as OPTIONS
+from zoo_tabular.datasets import DIABETES_FILE
 
 #: Most classes a classifier's target may hold; more is almost always a numeric target.
 MAX_CLASSES = 1_000
 #: Regression targets beyond this magnitude would overflow a float32 squared error.
 SAFE_TARGET = 1e15
-ENCODINGS = ("embedding", "onehot")
 
 
 def load_classifier(request: DataRequest) -> DataBundle:
     """``--data FILE.csv`` (default: the bundled diabetes data) with class labels in ``--target``."""
-    path = _option(request, "data")
+    path = option(request, "data")
     if path:
         return classes_bundle(_read(path, request), request)
     with resources.as_file(resources.files("zoo_tabular") / "data" / DIABETES_FILE) as shipped:
@@ -46,7 +48,7 @@ def load_classifier(request: DataRequest) -> DataBundle:
 
 def load_regressor(request: DataRequest) -> DataBundle:
     """``--data FILE.csv`` with a numeric ``--target``; there is no default file."""
-    path = _option(request, "data")
+    path = option(request, "data")
     if not path:
         raise NeedsDataError(
             "tabular.regressor needs a CSV file: --data FILE.csv",
@@ -56,11 +58,11 @@ def load_regressor(request: DataRequest) -> DataBundle:
 
 
 def _read(path: str | Path, request: DataRequest) -> ColumnTable:
-    most = int(_option(request, "max_categories"))
+    most = int(option(request, "max_categories"))
     if most < 2:
         raise UsageError(f"--max-categories must be at least 2, got {most}")
-    na = [v.strip() for v in str(_option(request, "na_values")).split(",") if v.strip()]
-    return read_columns(path, str(_option(request, "delimiter")), na, max(most, MAX_CLASSES))
+    na = [v.strip() for v in str(option(request, "na_values")).split(",") if v.strip()]
+    return read_columns(path, str(option(request, "delimiter")), na, max(most, MAX_CLASSES))
 
 
 def sample_classifier(request: DataRequest) -> DataBundle:
@@ -89,14 +91,9 @@ def _generated(x: list[list[float]], target: list[str]) -> ColumnTable:
     return table_of("generated", header, rows)
 
 
-def _option(request: DataRequest, key: str) -> Any:
-    value = request.options.get(key, OPTIONS[key])
-    return OPTIONS[key] if value is None else value
-
-
 def target_index(table: ColumnTable, request: DataRequest) -> int:
     """``--target`` (or its alias ``--label-column``): a header name or a 0-based index."""
-    wanted, alias = _option(request, "target"), _option(request, "label_column")
+    wanted, alias = option(request, "target"), option(request, "label_column")
     if alias not in ("", None) and wanted not in ("", None) and str(alias) != str(wanted):
         raise UsageError(
             f"--target {wanted!r} and --label-column {alias!r} disagree",
@@ -138,25 +135,8 @@ def _missing_target(table: ColumnTable, target: int, rows: list[int]) -> None:
 def classes_bundle(table: ColumnTable, request: DataRequest, source: str | None = None) -> DataBundle:
     """A classification bundle: class indices as targets, the class names in ``meta["classes"]``."""
     target = target_index(table, request)
-    column = table.columns[target]
     name = table.names[target]
-    if column.hashed:
-        raise DataError(
-            f"target column {name!r} has more than {MAX_CLASSES:,} distinct values, more than the "
-            f"{MAX_CLASSES:,} classes tabular.classifier takes",
-            table.path,
-            hint="for a numeric target use tabular.regressor",
-        )
-    if column.numbers is not None:
-        values = as_tensor(column.numbers)
-        _missing_target(table, target, values.isnan().nonzero().flatten().tolist())
-        distinct = values.unique()
-        raw_keys = [number_key(float(v)) for v in distinct]
-        y_raw = torch.searchsorted(distinct, values)
-    else:
-        codes = as_tensor(column.codes).long()
-        _missing_target(table, target, (codes < 0).nonzero().flatten().tolist())
-        raw_keys, y_raw = list(column.vocab), codes
+    raw_keys, y_raw = _class_keys(table, target)
     known = (request.meta or {}).get("classes") if "table" in (request.meta or {}) else None
     classes = _class_names(raw_keys) if known is None else [str(c) for c in known]
     check_labels(classes, f"target column {name!r}", table.path)
@@ -167,10 +147,36 @@ def classes_bundle(table: ColumnTable, request: DataRequest, source: str | None 
             table.path,
             hint="the model's classes: " + ", ".join(classes)[:300],
         )
+    meta = {"classes": classes, "binary": False}
+    y = torch.tensor([classes.index(k) for k in raw_keys], dtype=torch.int64)[y_raw]
     if known is not None:  # data read again for a checkpoint: its classes, in its order
-        y = torch.tensor([classes.index(k) for k in raw_keys], dtype=torch.int64)[y_raw]
-        meta = {"classes": classes, "binary": False}
-        return _bundle(table, request, target, y, None, meta, source, num_classes=len(classes))
+        return make_bundle(table, request, Target(target, y, None, len(classes)), meta, source)
+    _check_classes(table, name, classes, y)
+    return make_bundle(table, request, Target(target, y, y, len(classes)), meta, source)
+
+
+def _class_keys(table: ColumnTable, target: int) -> tuple[list[str], torch.Tensor]:
+    """The target's distinct values as class keys, and each row's index into them."""
+    column = table.columns[target]
+    if column.hashed:
+        raise DataError(
+            f"target column {table.names[target]!r} has more than {MAX_CLASSES:,} distinct values, more than "
+            f"the {MAX_CLASSES:,} classes tabular.classifier takes",
+            table.path,
+            hint="for a numeric target use tabular.regressor",
+        )
+    if column.numbers is not None:
+        values = as_tensor(column.numbers)
+        _missing_target(table, target, values.isnan().nonzero().flatten().tolist())
+        distinct = values.unique()
+        return [number_key(float(v)) for v in distinct], torch.searchsorted(distinct, values)
+    codes = as_tensor(column.codes).long()
+    _missing_target(table, target, (codes < 0).nonzero().flatten().tolist())
+    return list(column.vocab), codes
+
+
+def _check_classes(table: ColumnTable, name: str, classes: list[str], y: torch.Tensor) -> None:
+    """Classes a new classifier can learn: two or more, not too many, each with two rows or more."""
     if len(classes) == 1:
         raise DataError(
             f"target column {name!r} holds one value ({classes[0]!r}) in every row: "
@@ -185,8 +191,6 @@ def classes_bundle(table: ColumnTable, request: DataRequest, source: str | None 
             table.path,
             hint="for a numeric target use tabular.regressor",
         )
-    order = torch.tensor([classes.index(k) for k in raw_keys], dtype=torch.int64)
-    y = order[y_raw]
     counts = torch.bincount(y, minlength=len(classes))
     for i in (counts == 1).nonzero().flatten().tolist():
         line = table.lines[int((y == i).nonzero()[0])]
@@ -196,8 +200,6 @@ def classes_bundle(table: ColumnTable, request: DataRequest, source: str | None 
             table.path,
             hint="add rows of that class or remove that row",
         )
-    meta = {"classes": classes, "binary": False}
-    return _bundle(table, request, target, y, y, meta, source, num_classes=len(classes))
 
 
 def values_bundle(table: ColumnTable, request: DataRequest, source: str | None = None) -> DataBundle:
@@ -232,110 +234,7 @@ def values_bundle(table: ColumnTable, request: DataRequest, source: str | None =
             hint="choose the column to predict with --target",
         )
     y = values.float().reshape(-1, 1)
-    return _bundle(table, request, target, y, None, {"binary": False}, source)
-
-
-def _split(
-    table: ColumnTable, request: DataRequest, y: torch.Tensor, strata: torch.Tensor | None, where: str
-) -> tuple[torch.Tensor, torch.Tensor, float, int, int]:
-    fraction = float(_option(request, "val_fraction"))
-    if not 0.0 <= fraction < 1.0:
-        raise UsageError(f"--val-fraction must be at least 0 and below 1, got {fraction}")
-    folds, fold = int(_option(request, "folds")), int(_option(request, "fold"))
-    labels = (strata if strata is not None else torch.zeros(len(y))).float()
-    if folds > 1:
-        check_folds(folds, fold, len(y), True, where=where)
-        train_idx, val_idx = fold_indices(labels, folds, fold, request.seed, stratify=strata is not None)
-    else:
-        train_idx, val_idx = split_indices(labels, fraction, request.seed, stratify=strata is not None)
-    if len(train_idx) == 0 or (fraction > 0 and len(val_idx) == 0):
-        raise DataError(
-            f"has {len(y)} row(s): too few for a training and a validation split",
-            table.path,
-            hint="add rows, or train on every row with --val-fraction 0",
-        )
-    return train_idx, val_idx, fraction, folds, fold
-
-
-def _bundle(
-    table: ColumnTable,
-    request: DataRequest,
-    target: int,
-    y: torch.Tensor,
-    strata: torch.Tensor | None,
-    meta: dict[str, Any],
-    source: str | None,
-    num_classes: int | None = None,
-) -> DataBundle:
-    """Split (stratified by class when ``strata``), decide the columns on the training rows, describe."""
-    where = source or table.path
-    train_idx, val_idx, fraction, folds, fold = _split(table, request, y, strata, where)
-    encoding = str(_option(request, "encoding"))
-    if encoding not in ENCODINGS:
-        raise UsageError(f"unknown --encoding {encoding!r}", hint="choose embedding or onehot")
-    saved = (request.meta or {}).get("table")
-    if saved is not None:  # data read again for a checkpoint: its own encodings
-        plan = TablePlan.from_meta(saved)
-        x = encode_table(plan, table)
-    else:
-        plan, x = plan_table(table, target, train_idx, request.options)
-    if not bool(_option(request, "standardize")):
-        plan.mean, plan.std = [0.0] * len(plan.numeric), [1.0] * len(plan.numeric)
-    config: dict[str, Any] = {"in_features": len(plan.features), "table": plan.model_config(encoding)}
-    notes = ["stratified" if strata is not None else "", f"fold {fold + 1} of {folds}" if folds > 1 else ""]
-    fit_idx = train_idx
-    if num_classes is not None and saved is not None:
-        config["num_classes"] = num_classes
-    elif num_classes is not None:
-        config["num_classes"] = num_classes
-        config["class_weight"], fit_idx, note = imbalance(request, y, train_idx, num_classes)
-        notes.append(note)
-    else:
-        # The builder scales the model's output with these; data_meta records them for an
-        # export, which leaves the scaling to its consumer (see RegressorAdapter.export_module).
-        config["target_mean"], config["target_std"] = _target_scale(y[train_idx])
-        meta["target_scale"] = {"mean": config["target_mean"], "std": config["target_std"]}
-    split_meta: dict[str, Any] = {
-        "train": len(train_idx),
-        "val": len(val_idx),
-        "val_fraction": fraction if folds <= 1 else 0.0,
-        "seed": request.seed,
-        "stratified": strata is not None,
-    }
-    if folds > 1:
-        split_meta.update(fold=fold, folds=folds, val_rows=val_idx.tolist())
-    meta = {
-        "source": source or Path(table.path).name,
-        "features": len(plan.features),
-        "feature_names": plan.features,
-        "label": table.names[target],
-        "label_index": target,
-        "columns": table.width,
-        **meta,
-        "table": plan.to_meta(),
-        "split": split_meta,
-    }
-    what = f"{num_classes} classes" if num_classes is not None else f"numeric target {table.names[target]!r}"
-    shown = ", ".join(n for n in notes if n)
-    description = (
-        f"{where}: {table.rows} rows, {len(plan.features)} feature(s), {what}; "
-        f"{len(train_idx)} training rows, "
-        + (
-            f"{len(val_idx)} validation rows"
-            if len(val_idx)
-            else "no validation split (metrics on the training rows)"
-        )
-        + (f" ({shown})" if shown else "")
-        + "".join(f"\n  {line}" for line in plan.describe())
-    )
-    return DataBundle(
-        train=TensorSplit(x[fit_idx], y[fit_idx]),
-        val=TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None,
-        meta=meta,
-        config=config,
-        num_classes=num_classes,
-        description=description,
-    )
+    return make_bundle(table, request, Target(target, y, None), {"binary": False}, source)
 
 
 def _class_names(keys: list[str]) -> list[str]:
@@ -350,10 +249,3 @@ def _is_number(text: str) -> bool:
         return math.isfinite(float(text))
     except ValueError:
         return False
-
-
-def _target_scale(y: torch.Tensor) -> tuple[float, float]:
-    """The training target's mean and standard deviation (1 when constant there)."""
-    mean = float(y.double().mean())
-    std = float(y.double().std(unbiased=False))
-    return mean, std if std > 0 else 1.0

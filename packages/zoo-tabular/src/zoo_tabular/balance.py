@@ -6,8 +6,7 @@ from typing import Any
 
 import torch
 
-from zoo.contracts.data import DataRequest
-from zoo.errors import UsageError
+from zoo.plugin import DataRequest, UsageError
 from zoo_tabular.plugin import ANY_CSV_OPTIONS
 
 CLASS_WEIGHTS = ("none", "auto")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import DataError
+from zoo.plugin import DataError
 from zoo_tabular.csvfile import iter_rows
 
 if TYPE_CHECKING:

@@ -16,12 +16,24 @@ from typing import Any
 
 import torch
 
-from zoo.contracts.adapter import median_row, standardization
-from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
-from zoo.contracts.metadata import MAX_FEATURES
-from zoo.errors import DataError, UsageError
-from zoo_tabular.csvfile import Cells, Table, as_table, read_cells, to_number
+from zoo.plugin import (
+    MAX_FEATURES,
+    DataBundle,
+    DataError,
+    DataRequest,
+    TensorSplit,
+    UsageError,
+    median_row,
+)
+from zoo_tabular.csvfile import Cells, Table, as_table, read_cells
 from zoo_tabular.plugin import DATA_OPTIONS
+from zoo_tabular.predictrows import prediction_features as prediction_features
+from zoo_tabular.predictrows import prediction_meta as prediction_meta
+from zoo_tabular.predictrows import prediction_rows as prediction_rows
+from zoo_tabular.splits import RowSplit, check_fraction
+from zoo_tabular.splits import check_folds as check_folds
+from zoo_tabular.splits import fold_indices as fold_indices
+from zoo_tabular.splits import split_indices as split_indices
 
 #: Where errors about another file's columns point.
 OTHER_MODELS = (
@@ -105,33 +117,72 @@ def load_csv(
     """
     cells = read_cells(path, str(_option(request, "delimiter") or ""))
     label = label_index(cells, *_target(request))
-    names = cells.names()
-    feature_cols = [i for i in range(cells.width) if i != label]
-    sized = n_features is None
-    if n_features is None:
-        n_features = len(feature_cols)
-        if n_features > MAX_FEATURES:
-            raise DataError(f"has {n_features} feature columns; at most {MAX_FEATURES} are read", cells.path)
-    if len(feature_cols) != n_features:
-        raise DataError(
-            f"has {len(feature_cols)} feature column(s) plus the label, but {model} takes {n_features}",
-            cells.path,
-            hint=f"{model} needs {n_features} numeric feature column(s) and one label column "
-            f"(the last, or choose it with --target); {OTHER_MODELS}",
-        )
+    feature_cols = _feature_columns(cells, label, n_features, model)
     table = as_table(cells, hint=f"{model} reads numbers only; {OTHER_MODELS}")
     data = torch.tensor(table.rows, dtype=torch.float64)
     x = data[:, feature_cols].float()
     y = data[:, label : label + 1].float()
     if binary:
         check_binary(table, label)
+    rows = _rows_split(request, y, binary, split, source or table.path, table.path)
+    train_idx, val_idx = rows.train, rows.val
+    stats = None
+    example = median_row(x[train_idx])  # the row serve's form starts from
+    if bool(_option(request, "standardize")):
+        mean, std = standardizer(x[train_idx])
+        x = (x - mean) / std
+        stats = {"mean": mean.tolist(), "std": std.tolist()}
+    names = cells.names()
+    meta = {
+        # the file's name only: a checkpoint must not carry this machine's folders
+        "source": source or Path(table.path).name,
+        "features": len(feature_cols),
+        "feature_names": [names[i] for i in feature_cols],
+        "label": names[label],
+        "label_index": label,
+        "columns": table.width,
+        "binary": binary,
+        "standardize": stats,
+        "example": example,
+        "split": rows.meta(request.seed, binary and split),
+    }
+    val = TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None
+    description = _description(source or table.path, len(y), len(feature_cols), rows, binary, stats)
+    config = {"in_features": len(feature_cols)} if n_features is None else {}
+    return DataBundle(
+        train=TensorSplit(x[train_idx], y[train_idx]),
+        val=val,
+        meta=meta,
+        description=description,
+        config=config,
+    )
 
-    fraction = float(_option(request, "val_fraction"))
-    if not 0.0 <= fraction < 1.0:
-        raise UsageError(f"--val-fraction must be at least 0 and below 1, got {fraction}")
+
+def _feature_columns(cells: Cells, label: int, n_features: int | None, model: str) -> list[int]:
+    """Every column but the label, as many as ``model`` takes (None: any number up to the cap)."""
+    feature_cols = [i for i in range(cells.width) if i != label]
+    if n_features is None and len(feature_cols) > MAX_FEATURES:
+        raise DataError(
+            f"has {len(feature_cols)} feature columns; at most {MAX_FEATURES} are read", cells.path
+        )
+    if n_features is not None and len(feature_cols) != n_features:
+        raise DataError(
+            f"has {len(feature_cols)} feature column(s) plus the label, but {model} takes {n_features}",
+            cells.path,
+            hint=f"{model} needs {n_features} numeric feature column(s) and one label column "
+            f"(the last, or choose it with --target); {OTHER_MODELS}",
+        )
+    return feature_cols
+
+
+def _rows_split(
+    request: DataRequest, y: torch.Tensor, binary: bool, split: bool, where: str, path: str
+) -> RowSplit:
+    """The training and validation rows: a fold, a seeded split, or (``split`` False) every row."""
+    fraction = check_fraction(float(_option(request, "val_fraction")))
     folds, fold = int(_option(request, "folds")), int(_option(request, "fold"))
     if folds > 1:
-        check_folds(folds, fold, len(y), split, where=source or table.path)
+        check_folds(folds, fold, len(y), split, where=where)
         train_idx, val_idx = fold_indices(y[:, 0], folds, fold, request.seed, stratify=binary)
     elif split:
         train_idx, val_idx = split_indices(y[:, 0], fraction, request.seed, stratify=binary)
@@ -140,57 +191,29 @@ def load_csv(
     if len(train_idx) == 0:
         raise DataError(
             f"has only {len(y)} row(s): nothing is left to train on",
-            table.path,
+            path,
             hint="lower --val-fraction or add rows",
         )
+    return RowSplit(train_idx, val_idx, fraction if split and folds <= 1 else 0.0, folds, fold)
 
-    stats = None
-    example = median_row(x[train_idx])  # the row serve's form starts from
-    if bool(_option(request, "standardize")):
-        mean, std = standardizer(x[train_idx])
-        x = (x - mean) / std
-        stats = {"mean": mean.tolist(), "std": std.tolist()}
 
-    train = TensorSplit(x[train_idx], y[train_idx])
-    val = TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None
-    where = source or table.path
-    split_meta: dict[str, Any] = {
-        "train": len(train_idx),
-        "val": len(val_idx),
-        "val_fraction": fraction if split and folds <= 1 else 0.0,
-        "seed": request.seed,
-        "stratified": binary and split,
-    }
-    if folds > 1:
-        split_meta.update(fold=fold, folds=folds, val_rows=val_idx.tolist())
-    meta = {
-        # the file's name only: a checkpoint must not carry this machine's folders
-        "source": source or Path(table.path).name,
-        "features": n_features,
-        "feature_names": [names[i] for i in feature_cols],
-        "label": names[label],
-        "label_index": label,
-        "columns": table.width,
-        "binary": binary,
-        "standardize": stats,
-        "example": example,
-        "split": split_meta,
-    }
+def _description(
+    where: str, rows: int, features: int, split: RowSplit, binary: bool, stats: dict[str, Any] | None
+) -> str:
+    """The line ``zoo train`` prints about the data: rows, features, split and scaling."""
     held_out = (
-        f"{len(val_idx)} validation rows"
-        if val is not None
+        f"{len(split.val)} validation rows"
+        if len(split.val)
         else "no validation split (metrics on the training rows)"
     )
-    stratified = "stratified" if binary and val is not None else ""
-    fold_note = f"fold {fold + 1} of {folds}" if folds > 1 else ""
+    stratified = "stratified" if binary and len(split.val) else ""
+    fold_note = f"fold {split.fold + 1} of {split.folds}" if split.folds > 1 else ""
     notes = ", ".join(n for n in (stratified, fold_note) if n)
-    description = (
-        f"{where}: {len(y)} rows, {n_features} feature(s); {len(train_idx)} training rows, {held_out}"
+    return (
+        f"{where}: {rows} rows, {features} feature(s); {len(split.train)} training rows, {held_out}"
         + (f" ({notes})" if notes else "")
         + ("; standardized" if stats else "")
     )
-    config = {"in_features": n_features} if sized else {}
-    return DataBundle(train=train, val=val, meta=meta, description=description, config=config)
 
 
 def _target(request: DataRequest) -> tuple[Any, str]:
@@ -243,134 +266,9 @@ def check_binary(table: Table, label: int) -> None:
             )
 
 
-def split_indices(
-    labels: torch.Tensor, fraction: float, seed: int, stratify: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Deterministic train/validation indices; per-class shuffles keep 0/1 proportions."""
-    generator = torch.Generator().manual_seed(int(seed))
-    groups = (
-        [torch.nonzero(labels == v).flatten() for v in labels.unique()]
-        if stratify
-        else [torch.arange(len(labels))]
-    )
-    train, val = [], []
-    for group in groups:
-        shuffled = group[torch.randperm(len(group), generator=generator)]
-        k = round(len(group) * fraction)
-        val.append(shuffled[:k])
-        train.append(shuffled[k:])
-    return torch.cat(train).sort().values, torch.cat(val).sort().values
-
-
-def check_folds(folds: int, fold: int, rows: int, split: bool, where: str) -> None:
-    """Usable cross-validation options, or a UsageError saying what to change."""
-    if not split:
-        raise UsageError(
-            f"{where} has {rows} rows and is never split, so it cannot be cut into {folds} folds",
-            hint="cross-validate on your own data with --data FILE",
-        )
-    if folds > rows:
-        raise UsageError(f"cannot cut {rows} rows into {folds} folds", hint=f"use at most {rows} folds")
-    if not 0 <= fold < folds:
-        raise UsageError(f"--fold {fold} is out of range for {folds} folds", hint=f"use 0..{folds - 1}")
-
-
-def fold_indices(
-    labels: torch.Tensor, folds: int, fold: int, seed: int, stratify: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training and validation rows of cross-validation fold ``fold`` of ``folds``.
-
-    Each class (or, unstratified, all rows) is shuffled by a generator seeded with
-    ``seed`` and dealt round-robin into the folds, class after class, so every fold
-    holds each class in the same proportion and fold sizes differ by at most one. For
-    one seed the folds are disjoint and together cover every row once.
-    """
-    generator = torch.Generator().manual_seed(int(seed))
-    groups = (
-        [torch.nonzero(labels == v).flatten() for v in labels.unique()]
-        if stratify
-        else [torch.arange(len(labels))]
-    )
-    order = torch.cat([group[torch.randperm(len(group), generator=generator)] for group in groups])
-    assigned = torch.empty(len(labels), dtype=torch.long)
-    assigned[order] = torch.arange(len(order)) % folds
-    val = torch.nonzero(assigned == fold).flatten()
-    train = torch.nonzero(assigned != fold).flatten()
-    return train, val
-
-
 def standardizer(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-feature mean and standard deviation; constant features keep scale 1."""
     mean = x.mean(dim=0)
     std = x.std(dim=0, unbiased=False)
     std = torch.where(std > 0, std, torch.ones_like(std))
     return mean, std
-
-
-def prediction_features(rows: list[list[float]], meta: dict[str, Any], where: list[str]) -> torch.Tensor:
-    """Inputs for the model from raw rows, with the training split's standardization.
-
-    A row may hold just the features, or every column of the training CSV (the label
-    is then dropped). ``where`` names each row for errors (an input or a file line).
-    """
-    n, columns, label, stats = prediction_meta(meta, len(rows[0]) if rows else 0)
-    picked = []
-    for row, place in zip(rows, where):
-        if len(row) == n:
-            picked.append(row)
-        elif len(row) == columns:
-            picked.append([v for i, v in enumerate(row) if i != label])
-        else:
-            raise UsageError(
-                f"{place} has {len(row)} value(s) but the model takes {n} feature(s)",
-                hint=f"give {n} comma-separated numbers per input (or {columns} with the label)",
-            )
-    x = torch.tensor(picked, dtype=torch.float32).reshape(len(picked), n)
-    if stats:
-        x = (x - torch.tensor(stats[0])) / torch.tensor(stats[1])
-    return x
-
-
-def prediction_rows(path: str | Path, meta: dict[str, Any]) -> tuple[str, list[int], list[list[float]]]:
-    """The rows of a CSV to predict: (path, line numbers, numbers per row).
-
-    A row as wide as the training file keeps its label cell, which may be text (a class
-    name) and is dropped by :func:`prediction_features`; every other cell must be a number.
-    """
-    cells = read_cells(path)
-    _, columns, label, _ = prediction_meta(meta, cells.width)
-    names = cells.names()
-    rows = []
-    for row, line in zip(cells.rows, cells.lines):
-        rows.append(
-            [
-                0.0
-                if len(row) == columns and col == label
-                else to_number(cell, cells.path, line, col + 1, names[col])
-                for col, cell in enumerate(row)
-            ]
-        )
-    return cells.path, cells.lines, rows
-
-
-def _whole(meta: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = meta.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValueError(
-            f"data_meta.{key} must be a whole number from {low} to {high}, got {str(value)[:40]}"
-        )
-    return value
-
-
-def prediction_meta(
-    meta: dict[str, Any], given: int
-) -> tuple[int, int, int, tuple[list[float], list[float]] | None]:
-    """Features, columns, label column and standardization from a checkpoint's metadata, checked.
-
-    ``given`` (the first row's length) stands in for a missing feature count. A damaged
-    field is a ValueError naming it: zoo reports it against the checkpoint file.
-    """
-    n = _whole(meta, "features", given, 1, MAX_FEATURES)
-    columns = _whole(meta, "columns", n + 1, n, n + 1)
-    label = _whole(meta, "label_index", columns - 1, 0, columns - 1)
-    return n, columns, label, standardization(meta, n)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataError, UsageError
 from zoo_tabular.columns import Column, ColumnTable, as_tensor, number_key
 
 #: Slots before the vocabulary in every category column.

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.errors import UsageError
+from zoo.plugin import UsageError
 
 
 def build_line(

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
-from zoo.contracts.spec import published_weights
+from zoo.plugin import TOP_CLASSES, DatasetSpec, ModelSpec, Option, Recipe, hookimpl, published_weights
 
 #: Options every tabular dataset understands (``--data``, ``--val-fraction``...).
 DATA_OPTIONS: dict[str, Any] = {
@@ -80,38 +79,36 @@ def _line_recipes(slow: bool) -> tuple[Recipe, ...]:
     )
 
 
+def _line_model(name: str, summary: str, bias: bool) -> ModelSpec:
+    """The line through the origin and the affine line differ only in the bias and the summary."""
+    return ModelSpec(
+        name=name,
+        weights=published_weights("zoo_tabular", f"tabular.{name}"),
+        summary=summary,
+        task="regression",
+        builder="zoo_tabular.models:build_line",
+        dataset=f"tabular.{name}",
+        recipes=_line_recipes(slow=bias),
+        default_recipe="gd",
+        config={"in_features": 1, "bias": bias, "init_weight": 1.0, "init_bias": 0.0},
+        adapter="zoo_tabular.adapters:LineAdapter",
+        input_shape="(N, 1)",
+        output_shape="(N, 1)",
+        predict_options=PREDICT_OPTIONS,
+        examples=("4.0",),
+    )
+
+
 MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec(
-        name="linear",
-        weights=published_weights("zoo_tabular", "tabular.linear"),
-        summary="y = w*x without bias, fitted by grid search, gradient descent, SGD, mini-batch or autograd",
-        task="regression",
-        builder="zoo_tabular.models:build_line",
-        dataset="tabular.linear",
-        recipes=_line_recipes(slow=False),
-        default_recipe="gd",
-        config={"in_features": 1, "bias": False, "init_weight": 1.0, "init_bias": 0.0},
-        adapter="zoo_tabular.adapters:LineAdapter",
-        input_shape="(N, 1)",
-        output_shape="(N, 1)",
-        predict_options=PREDICT_OPTIONS,
-        examples=("4.0",),
+    _line_model(
+        "linear",
+        "y = w*x without bias, fitted by grid search, gradient descent, SGD, mini-batch or autograd",
+        bias=False,
     ),
-    ModelSpec(
-        name="affine",
-        weights=published_weights("zoo_tabular", "tabular.affine"),
-        summary="y = w*x + b, the same methods, grid search draws the loss surface over (w, b)",
-        task="regression",
-        builder="zoo_tabular.models:build_line",
-        dataset="tabular.affine",
-        recipes=_line_recipes(slow=True),
-        default_recipe="gd",
-        config={"in_features": 1, "bias": True, "init_weight": 1.0, "init_bias": 0.0},
-        adapter="zoo_tabular.adapters:LineAdapter",
-        input_shape="(N, 1)",
-        output_shape="(N, 1)",
-        predict_options=PREDICT_OPTIONS,
-        examples=("4.0",),
+    _line_model(
+        "affine",
+        "y = w*x + b, the same methods, grid search draws the loss surface over (w, b)",
+        bias=True,
     ),
     ModelSpec(
         name="logistic",
@@ -224,7 +221,7 @@ MODELS += (
         adapter="zoo_tabular.adapters:ClassifierAdapter",
         input_shape="(N, F) raw numbers (NaN: missing), then category indices",
         output_shape="(N, C) class scores",
-        predict_options=(*PREDICT_OPTIONS, Option("top", 1, "show the K most likely classes", low=1)),
+        predict_options=(*PREDICT_OPTIONS, TOP_CLASSES),
         examples=("-0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03",),
     ),
     ModelSpec(

@@ -21,8 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from zoo.contracts.adapter import FitContext
-from zoo.errors import UsageError
+from zoo.plugin import FitContext, UsageError
 from zoo_tabular.plots import plot_curve, plot_surface
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import torch
 
-from zoo.contracts.tasks import LOWER_IS_BETTER, Task
-from zoo.errors import UsageError
+from zoo.plugin import Task, UsageError, metric_mode
 from zoo_tabular.columns import NA_VALUES, cell_key
 from zoo_tabular.csvfile import iter_rows
 from zoo_tabular.encoding import FIRST, MISSING, SAFE_MAGNITUDE, UNKNOWN, TablePlan
@@ -118,7 +117,7 @@ def chosen_metric(task: Task, name: Any, extra: tuple[str, ...] = ()) -> tuple[s
         raise UsageError(
             f"unknown --metric {name!r}", hint=f"metrics for a {task.name} model: {', '.join(known)}"
         )
-    return str(name), "min" if str(name).endswith(LOWER_IS_BETTER) else "max"
+    return str(name), metric_mode(str(name))
 
 
 def row_cells(plan: TablePlan, cells: list[str], place: str) -> dict[str, str]:

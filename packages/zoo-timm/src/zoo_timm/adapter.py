@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from zoo.errors import UsageError
+from zoo.plugin import ModelAdapter, PredictInput, UsageError
 from zoo_timm.preprocess import Preprocess, decode_rgb
 from zoo_vision.adapter import VisionAdapter, _classes, pictures_of
 
@@ -49,34 +49,13 @@ class TimmAdapter(VisionAdapter):
         """An uploaded picture decoded by the bounded decoder, in RGB."""
         return decode_rgb(data, name)
 
-    def predict(
-        self,
-        model: nn.Module,
-        inputs: list[Any],
-        meta: dict[str, Any],
-        options: dict[str, Any],
-        device: torch.device,
-    ) -> list[dict[str, Any]]:
+    def expand(self, inputs: list[Any], meta: dict[str, Any], options: dict[str, Any]) -> list[PredictInput]:
+        """Folders become their pictures, each named by its path (or its position)."""
         if not inputs:
             raise UsageError(
                 "give at least one picture", hint="zoo predict CKPT picture.jpg [more ...] or a folder"
             )
-        _classes(meta, model)
-        inputs = pictures_of(inputs)
-        pre = self.transforms(meta)
-        names = [
-            str(item) if isinstance(item, (str, Path)) else f"input {i + 1}" for i, item in enumerate(inputs)
-        ]
-        x = torch.stack([pre(item, name) for item, name in zip(inputs, names, strict=True)]).to(device)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                outputs = model(x)
-        finally:
-            model.train(was_training)
-        rows = self.decode(outputs, meta, options)
-        return [{"input": name, **row} for name, row in zip(names, rows, strict=True)]
+        return ModelAdapter.expand(self, pictures_of(inputs), meta, options)  # named as core names them
 
     def example_batch(
         self, meta: dict[str, Any], batch: int = 2, model: nn.Module | None = None

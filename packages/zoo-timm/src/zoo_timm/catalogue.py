@@ -50,10 +50,10 @@ def tag_config(arch: str, tag: str) -> dict[str, Any]:
     """The preprocessing and provenance of ``arch``'s weights ``tag``; a ValueError listing the tags."""
     tags: dict[str, Any] = entry(arch)["tags"]
     if tag not in tags:
-        import difflib
+        from zoo.plugin import did_you_mean
 
-        close = difflib.get_close_matches(tag, list(tags), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        close = did_you_mean(tag, tags, most=1)
+        hint = f"{close} " if close else ""
         raise ValueError(f"timm.{arch} has no weights tagged {tag!r}; {hint}tags: {', '.join(tags)}")
     config: dict[str, Any] = tags[tag]
     return config

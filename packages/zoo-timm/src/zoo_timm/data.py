@@ -16,11 +16,10 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
-from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
-from zoo.errors import DataError, UsageError
+from zoo.plugin import DataBundle, DataError, DataRequest, TensorSplit, UsageError
 from zoo_timm.catalogue import tag_config
 from zoo_timm.preprocess import MAX_SIDE, MIN_SIDE, Preprocess, decode_rgb
-from zoo_vision.folder import VALS, FolderOptions, options, scan, stratified_split
+from zoo_vision.folder import VALS, FolderOptions, held_out, options, scan
 
 TRAIN = "train"
 #: The sample ``zoo check`` trains on: colour classes drawn here.
@@ -119,15 +118,7 @@ def load(request: DataRequest) -> DataBundle:
         split: dict[str, Any] = {"train": len(y), "val": len(vy), "from": f"{TRAIN}/ and {val_dir.name}/"}
     else:
         classes, x, y, bad = _read(root, known if isinstance(known, list) else None, pre, opts, budget)
-        train_idx, val_idx = stratified_split(y, opts.val_fraction, request.seed)
-        train = TensorSplit(x[train_idx], y[train_idx])
-        val = TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None
-        split = {
-            "train": len(train_idx),
-            "val": len(val_idx),
-            "val_fraction": opts.val_fraction,
-            "seed": request.seed,
-        }
+        train, val, split = held_out(x, y, opts.val_fraction, request.seed)
     skipped = f"; skipped {len(bad)} unreadable file(s), first {bad[0]}" if bad else ""
     bundle = _bundle(
         pre,

@@ -16,9 +16,8 @@ import re
 import sys
 from pathlib import Path
 
-from zoo import env
-from zoo.errors import CheckpointError, UsageError, ZooError
-from zoo.files.weights import sha256_of
+from zoo.plugin import CheckpointError, UsageError, ZooError, sha256_of
+from zoo.plugin import offline as zoo_offline
 from zoo_timm.catalogue import tag_config
 
 #: The one file fetched: timm publishes its weights as safetensors beside any pickle.
@@ -52,10 +51,10 @@ def fetch(arch: str, tag: str) -> tuple[Path, str]:
     repo = repo_of(arch, tag)
     where = f"{repo}/{FILE}"
     try:
-        path = Path(hf_hub_download(repo, FILE, local_files_only=env.offline(), etag_timeout=TIMEOUT))
+        path = Path(hf_hub_download(repo, FILE, local_files_only=zoo_offline(), etag_timeout=TIMEOUT))
     except Exception as exc:  # offline, unreachable, not found: each means the file is not here
         why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        offline = env.offline() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        offline = zoo_offline() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         state = (
             "offline (HF_HUB_OFFLINE or ZOO_OFFLINE) and not in the hub cache" if offline else "unreachable"
         )
@@ -68,7 +67,7 @@ def fetch(arch: str, tag: str) -> tuple[Path, str]:
 
 def verify(path: Path, where: str) -> str:
     """Check the file against the hub's LFS sha256 (its cache name) and as safetensors; its sha256."""
-    from zoo.files.safefile import read_header
+    from zoo.plugin import read_header
 
     blob = Path(os.path.realpath(path))
     expected = blob.name

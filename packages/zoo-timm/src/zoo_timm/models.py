@@ -26,7 +26,7 @@ def build(
             arch, pretrained=False, num_classes=num_classes, in_chans=in_chans
         )
         return model
-    from zoo.errors import UsageError
+    from zoo.plugin import UsageError
     from zoo_timm.hub import fetch
 
     path, digest = fetch(arch, weights_tag)

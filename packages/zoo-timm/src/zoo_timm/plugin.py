@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
+from zoo.plugin import TOP_CLASSES, DatasetSpec, ModelSpec, Recipe, hookimpl
 from zoo_timm.catalogue import architectures, picture_words
 
 #: Most pixels one picture may declare before it is decoded (as zoo-vision's folders).
@@ -32,7 +32,7 @@ DEFAULT = Recipe(
     },
     space={"lr": "0.0002..0.01:log", "weight_decay": "0.00001..0.1:log"},
 )
-PREDICT_OPTIONS = (Option("top", 1, "show the K most likely classes", low=1),)
+PREDICT_OPTIONS = (TOP_CLASSES,)
 
 
 def data_options(arch: str, tag: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from zoo.errors import UsageError
+from zoo.plugin import UsageError
 from zoo_timm.catalogue import picture_words
 from zoo_vision.images import MAX_PIXELS, read_image_file
 from zoo_vision.pictures import open_picture, unreadable

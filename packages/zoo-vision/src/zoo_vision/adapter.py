@@ -18,9 +18,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from zoo.contracts.adapter import ModelAdapter
-from zoo.contracts.options import check_range
-from zoo.errors import UsageError
+from zoo.plugin import ModelAdapter, PredictInput, UsageError, check_range
 from zoo_vision.facts import MEAN, SIDE, STD, digit_names
 from zoo_vision.folder import IGNORED, PICTURE_SUFFIXES
 from zoo_vision.images import Digit, decode_gray, digit_from
@@ -86,13 +84,14 @@ class DigitTransform:
 
     Takes what ``images.digit_from`` takes (a path, bytes, a PIL image, a tensor or array of
     pixels) and frames it as training did, then normalizes with the checkpoint's statistics.
+    A ``Digit`` already framed (as ``expand`` reads pictures) is only normalized.
     """
 
     mean: float = MEAN
     std: float = STD
 
     def __call__(self, item: Any) -> torch.Tensor:
-        return self.normalize(self.digit(item))
+        return self.normalize(item if isinstance(item, Digit) else self.digit(item))
 
     def digit(self, item: Any, name: str = "the input") -> Digit:
         """The framed uint8 picture, with whether it had to be inverted."""
@@ -185,41 +184,22 @@ class VisionAdapter(ModelAdapter):
             results.append({"output": output, "probability": ps[0], "top": ranked, "display": display})
         return results
 
-    def predict(
-        self,
-        model: nn.Module,
-        inputs: list[Any],
-        meta: dict[str, Any],
-        options: dict[str, Any],
-        device: torch.device,
-    ) -> list[dict[str, Any]]:
-        """``transforms`` on each picture, the model, then ``decode``; and whether each was inverted."""
+    def expand(self, inputs: list[Any], meta: dict[str, Any], options: dict[str, Any]) -> list[PredictInput]:
+        """Folders become their pictures; each picture is read and framed once, named by its path.
+
+        Its result says whether it was ``inverted`` (a dark digit on light paper).
+        """
         if not inputs:
             raise UsageError(
                 "give at least one image file", hint="zoo predict CKPT digit.png [more.png ...] or a folder"
             )
-        _classes(meta, model)
-        inputs = pictures_of(inputs)
         transform = self.transforms(meta)
-        names = [_name(item, i + 1) for i, item in enumerate(inputs)]
-        digits = [transform.digit(item, name) for item, name in zip(inputs, names, strict=True)]
-        x = torch.stack([transform.normalize(d) for d in digits]).to(device)
-        model.eval()
-        with torch.no_grad():
-            outputs = model(x)
-        results = []
-        for name, digit, row in zip(names, digits, self.decode(outputs, meta, options), strict=True):
-            results.append(
-                {
-                    "input": name,
-                    "output": row["output"],
-                    "probability": row["probability"],
-                    "top": row["top"],
-                    "inverted": digit.inverted,
-                    "display": row["display"],
-                }
-            )
-        return results
+        found = []
+        for i, item in enumerate(pictures_of(inputs)):
+            name = _name(item, i + 1)
+            digit = transform.digit(item, name)
+            found.append(PredictInput(name, digit, {"inverted": digit.inverted}))
+        return found
 
     # -- export and serving -----------------------------------------------------
     def example_batch(

@@ -24,9 +24,7 @@ from typing import Any
 
 import torch
 
-from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
-from zoo.contracts.metadata import MAX_LABELS
-from zoo.errors import DataError, UsageError
+from zoo.plugin import MAX_LABELS, DataBundle, DataError, DataRequest, TensorSplit, UsageError
 from zoo_vision.facts import MEAN, SIDE, STD
 from zoo_vision.images import MAX_PIXELS, decode_gray, prepare, read_image_file
 
@@ -234,6 +232,26 @@ def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[torch
     return torch.cat(train).sort().values, torch.cat(val).sort().values
 
 
+def held_out(
+    x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int
+) -> tuple[TensorSplit, TensorSplit | None, dict[str, Any]]:
+    """Train and val splits of one folder (val None when none is held out) and the split as recorded.
+
+    zoo-vision and zoo-timm split a folder without ``train/`` and ``val/`` the same way, so a
+    run of either on the same folder and seed validates on the same pictures.
+    """
+    train_idx, val_idx = stratified_split(y, fraction, seed)
+    train = TensorSplit(x[train_idx], y[train_idx])
+    val = TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None
+    split: dict[str, Any] = {
+        "train": len(train_idx),
+        "val": len(val_idx),
+        "val_fraction": fraction,
+        "seed": seed,
+    }
+    return train, val, split
+
+
 def _load(
     folder: Path, classes: list[str] | None, opts: FolderOptions
 ) -> tuple[list[str], torch.Tensor, torch.Tensor, list[str]]:
@@ -263,16 +281,8 @@ def load_folder(
     else:
         classes, x, y, bad = _load(root, None, opts)
         _empty_classes(y, classes, root)
-        train_idx, val_idx = stratified_split(y, opts.val_fraction, request.seed)
-        train = TensorSplit(x[train_idx], y[train_idx])
-        val = TensorSplit(x[val_idx], y[val_idx]) if len(val_idx) else None
+        train, val, split = held_out(x, y, opts.val_fraction, request.seed)
         how = f"val {opts.val_fraction:g} held out, stratified, seed {request.seed}"
-        split = {
-            "train": len(train_idx),
-            "val": len(val_idx),
-            "val_fraction": opts.val_fraction,
-            "seed": request.seed,
-        }
     skipped = f"; skipped {len(bad)} unreadable file(s), first {bad[0]}" if bad else ""
     meta: dict[str, Any] = {
         "mean": MEAN,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from zoo.errors import DataError
-from zoo.files.readfile import ENV, gunzip_chunks, is_gzip, limit, open_regular, read_bytes, size_text
+from zoo.plugin import FILE_LIMIT_ENV as ENV
+from zoo.plugin import DataError, gunzip_chunks, is_gzip, limit, open_regular, read_bytes, size_text
 from zoo_vision.facts import NUM_CLASSES, SIDE
 
 UBYTE = 0x08

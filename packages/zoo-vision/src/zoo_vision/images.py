@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from zoo.errors import DataError, UsageError
-from zoo.files.readfile import limit, open_regular, too_large
+from zoo.plugin import DataError, UsageError, limit, open_regular, too_large
 from zoo_vision import pictures
 from zoo_vision.facts import SIDE
 from zoo_vision.pictures import DECODE_SECONDS, open_picture, unreadable

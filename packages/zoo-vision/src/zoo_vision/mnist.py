@@ -25,8 +25,7 @@ from typing import Any
 
 import torch
 
-from zoo.contracts.data import Batch, DataBundle, DataRequest, LoaderSplit, TensorSplit
-from zoo.errors import DataError, UsageError
+from zoo.plugin import Batch, DataBundle, DataError, DataRequest, LoaderSplit, TensorSplit, UsageError
 from zoo_vision.facts import (
     MEAN,
     MNIST_FILES,

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.errors import UsageError
+from zoo.plugin import UsageError
 from zoo_vision.facts import NUM_CLASSES, SIDE
 
 FC_WIDTHS = (SIDE * SIDE, 512, 256, 128, 64)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from zoo.errors import DataError, ZooError
+from zoo.plugin import DataError, ZooError
 
 #: The formats read, by Pillow's names; each is opened lazily (its header only). Others, ICO and
 #: CUR among them (Pillow decodes every icon frame while opening), are refused by name.

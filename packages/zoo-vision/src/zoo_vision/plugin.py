@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
-from zoo.contracts.spec import published_weights
+from zoo.plugin import TOP_CLASSES, DatasetSpec, ModelSpec, Recipe, hookimpl, published_weights
 from zoo_vision.facts import MNIST_FILES, NUM_CLASSES, SIDE
 
 #: The dataset's options. ``data`` (a folder of class folders) replaces MNIST by the user's
@@ -98,7 +97,7 @@ FC_GOLDEN = golden(FC_HPARAMS, 0.98, (0.979, 0.986), FC_SPACE)
 
 #: What ``zoo predict`` takes for the digit models, besides image paths.
 #: ``--top`` has no fixed ceiling: the adapter refuses more than the model's own class count.
-PREDICT_OPTIONS = (Option("top", 1, "show the K most likely classes", low=1),)
+PREDICT_OPTIONS = (TOP_CLASSES,)
 
 
 @hookimpl

@@ -68,7 +68,6 @@ out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
-JSON_HELP = "Print JSON instead of a table."
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from zoo.cli.app import JSON_HELP, app, err, load_registry, out, print_json, print_table, safe
+from zoo.cli.app import app, err, load_registry, out, print_json, print_table, safe
+from zoo.cli.common import with_settings
+from zoo.contracts import settings
+from zoo.contracts.setting import Setting
 from zoo.errors import UsageError
 from zoo.training.bench import QUICK_EPOCHS, QUICK_STEPS, QUICK_VAL
 
@@ -65,90 +67,98 @@ def _memory(row: Any) -> str:
     return ", ".join(parts) or "-"
 
 
+BENCH_OPTIONS = (
+    Setting("quick", "bool", f"A smoke check that every model trains: golden recipes only, at most {QUICK_EPOCHS} "
+            f"epochs of {QUICK_STEPS} steps each (the first {QUICK_STEPS} batches of the training data), evaluated on "
+            f"at most {QUICK_VAL} samples; the expected ranges are not checked.", default=False),
+    Setting("baseline", "path", "An earlier `zoo bench --json` from this machine: flag runs that got slower.",
+            metavar="FILE"),
+    Setting("tolerance", "float", "How much slower than the baseline is still fine (0.25 = 25 %).", default=0.25,
+            metavar="SHARE", low=0.0),
+)  # fmt: skip
+
+
 @app.command("bench")
+@with_settings("bench", own=BENCH_OPTIONS)
 def bench_cmd(
     pattern: Optional[str] = typer.Argument(None, help="Shell-style pattern such as 'vision.*' (default: all)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps, npu (or NAME:INDEX)."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-    quick: bool = typer.Option(
-        False,
-        "--quick",
-        help=f"A smoke check that every model trains: golden recipes only, at most {QUICK_EPOCHS} epochs of "
-        f"{QUICK_STEPS} steps each (the first {QUICK_STEPS} batches of the training data), evaluated on at most "
-        f"{QUICK_VAL} samples; the expected ranges are not checked.",
-    ),
-    data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", help="Data folder (default $ZOO_DATA_DIR or ~/.cache/zoo); nothing is downloaded."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of every run."),
-    baseline: Optional[Path] = typer.Option(
-        None, "--baseline", help="An earlier `zoo bench --json` from this machine: flag runs that got slower."
-    ),
-    tolerance: float = typer.Option(
-        0.25, "--tolerance", min=0.0, help="How much slower than the baseline is still fine (0.25 = 25 %)."
-    ),
+    **given: Any,
 ) -> None:
     """Run each model's golden recipe and the notes' own recipe; time to target, final metric, speed, memory.
 
-    Exits 1 when a final metric falls outside its recipe's expected range, a run fails,
-    or (with --baseline) a run is slower than the tolerance allows; otherwise 0.
+    The data must be in the data folder already: nothing is downloaded. Exits 1 when a final
+    metric falls outside its recipe's expected range, a run fails, or (with --baseline) a run
+    is slower than the tolerance allows; otherwise 0.
     """
-    from zoo.backend import resolve_device
     from zoo.training.bench import as_json as rows_json
     from zoo.training.bench import bench
 
+    settings.check_given(given)
+    for declared in BENCH_OPTIONS:
+        declared.check(given[declared.name])
     earlier = None
-    if baseline is not None:  # read and checked before anything runs
+    if given["baseline"] is not None:  # read and checked before anything runs
         from zoo.files.readfile import read_json
         from zoo.training.bench import check_baseline
 
-        earlier = check_baseline(read_json(baseline, "the output of zoo bench --json"), baseline)
+        earlier = check_baseline(read_json(given["baseline"], "the output of zoo bench --json"), given["baseline"])
     registry = load_registry()
     specs = registry.find(pattern)
     if not specs:
         raise UsageError(f"no installed model matches {pattern!r}" if pattern else "no models installed")
-    concrete = "cpu"
-    if device != "cpu":  # resolving anything else imports torch; fail here, once, on a bad device
-        backend, index = resolve_device(device, registry.devices)
-        concrete = backend.name if backend.name == "cpu" else f"{backend.name}:{index}"
+    as_json, quick = given["json"], given["quick"]
     rows = bench(
         specs,
-        device=concrete,
+        device=_concrete_device(given["device"], registry),
         quick=quick,
-        data_dir=data_dir,
-        seed=seed,
+        data_dir=given["data_dir"],
+        seed=given["seed"] or 0,
         baseline=earlier,
-        tolerance=tolerance,
+        tolerance=given["tolerance"],
         progress=None if as_json else (lambda text: err.print(safe(text))),
     )
     if as_json:
         print_json(rows_json(rows))
     else:
-        if quick:
-            out.print(
-                f"{QUICK_EPOCHS} epochs: smoke only (at most {QUICK_STEPS} steps each; time to target where "
-                "one is reached, expected ranges and memory not checked)",
-                markup=False,
-            )
-        print_table(
-            ["model", "recipe", "device", "epochs", "time to target", "final", "samples/s", "peak memory", "status"],
-            [
-                [
-                    r.model,
-                    r.recipe + (" (notes)" if r.role == "notes" else ""),
-                    r.device or "-",
-                    str(r.epochs) if r.epochs else "-",
-                    _to_target(r, quick) + (f", {r.speedup:g}x the notes" if r.speedup is not None else ""),
-                    _final(r),
-                    _num(r.samples_per_s, 5),
-                    _memory(r),
-                    _status(r),
-                ]
-                for r in rows
-            ],
-        )
+        _print_rows(rows, quick)
     flagged = [r for r in rows if r.flagged]
     if flagged:
         if not as_json:
             err.print(safe(f"{len(flagged)} run(s) flagged: " + ", ".join(f"{r.model} {r.recipe}" for r in flagged)))
         raise typer.Exit(1)
+
+
+def _concrete_device(device: str, registry: Any) -> str:
+    """``cpu``, or the resolved accelerator (resolving imports torch: a bad device fails here, once)."""
+    if device == "cpu":
+        return "cpu"
+    from zoo.backend import resolve_device
+
+    backend, index = resolve_device(device, registry.devices)
+    return backend.name if backend.name == "cpu" else f"{backend.name}:{index}"
+
+
+def _print_rows(rows: list[Any], quick: bool) -> None:
+    if quick:
+        out.print(
+            f"{QUICK_EPOCHS} epochs: smoke only (at most {QUICK_STEPS} steps each; time to target where "
+            "one is reached, expected ranges and memory not checked)",
+            markup=False,
+        )
+    print_table(
+        ["model", "recipe", "device", "epochs", "time to target", "final", "samples/s", "peak memory", "status"],
+        [
+            [
+                r.model,
+                r.recipe + (" (notes)" if r.role == "notes" else ""),
+                r.device or "-",
+                str(r.epochs) if r.epochs else "-",
+                _to_target(r, quick) + (f", {r.speedup:g}x the notes" if r.speedup is not None else ""),
+                _final(r),
+                _num(r.samples_per_s, 5),
+                _memory(r),
+                _status(r),
+            ]
+            for r in rows
+        ],
+    )

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from zoo.cli.app import app, out, print_json
+from zoo.cli.common import json_option
 
 
 @app.command(
@@ -17,7 +18,7 @@ def check_cmd(
     plugins: Optional[list[str]] = typer.Argument(
         None, metavar="[PLUGIN]...", help="Plugins to check, by namespace or distribution (default: all installed)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print every check as JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """Prove that plugins work with every zoo command: registration without torch, references, building, a
     training step, a safetensors round trip, evaluation, prediction of their examples (and by name with their

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from zoo.cli.app import app, complete_model_or_weights, out
+from zoo.cli.common import json_option
 from zoo.use.exportspec import EXPORT_EXTRA, TOLERANCE
 
 
@@ -31,7 +32,7 @@ def export_cmd(
         True, "--check/--no-check", help="Run the exported file and compare with PyTorch (default on)."
     ),
     tolerance: float = typer.Option(TOLERANCE, "--tolerance", min=0.0, help="Largest accepted max abs difference."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = json_option(),
 ) -> None:
     """Export a checkpoint for use outside zoo, with a dynamic batch dimension.
 

@@ -7,9 +7,10 @@ from typing import Any, Optional
 
 import typer
 
-from zoo.cli.app import JSON_HELP, app, complete_model, err, load_registry, out, print_table, safe
+from zoo.cli.app import app, complete_model, err, load_registry, out, print_table, safe
+from zoo.cli.common import json_option
 from zoo.contracts.spec import TASKS
-from zoo.contracts.tasks import LOWER_IS_BETTER
+from zoo.contracts.tasks import lower_is_better
 from zoo.errors import UsageError
 from zoo.jsonout import print_json
 
@@ -21,7 +22,7 @@ def list_cmd(
     ),
     task: Optional[str] = typer.Option(None, "--task", metavar="TASK", help=f"Only this task: {', '.join(TASKS)}."),
     plugin: Optional[str] = typer.Option(None, "--plugin", help="Only models of this plugin."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = json_option(),
 ) -> None:
     """List the models that installed plugins offer."""
     if task is not None and task not in TASKS:
@@ -56,7 +57,7 @@ def list_cmd(
 
 
 @app.command("plugins", epilog="Examples: zoo plugins; zoo plugins --json")
-def plugins_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+def plugins_cmd(as_json: bool = json_option()) -> None:
     """Show each plugin: distribution, version, what it registers, and whether it works."""
     registry = load_registry(warn=False)
     rows = [p for p in registry.plugins if p.name != "core"]
@@ -77,7 +78,7 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -
 
 
 @app.command("devices", epilog="Examples: zoo devices; zoo devices --json")
-def devices_cmd(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+def devices_cmd(as_json: bool = json_option()) -> None:
     """Show every device backend: available or why not, devices, autocast dtypes, distributed backend."""
     registry = load_registry()
     reports = [backend.report() for backend in registry.devices.values()]
@@ -105,7 +106,7 @@ def info_cmd(
     name: str = typer.Argument(
         ..., metavar="NAME|CKPT|RUN", help="A model name, a checkpoint or a run folder.", autocompletion=complete_model
     ),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = json_option(),
 ) -> None:
     """Describe a model (recipes, options, weights, parameters, shapes) or a checkpoint's metadata."""
     from zoo.files.weights import checkpoint_file, looks_like_path
@@ -146,7 +147,7 @@ def _print_model(info: dict[str, Any]) -> None:
         promise = []
         if first["target"]:
             metric, value = first["target"]
-            promise.append(f"target {metric} {'<=' if metric.endswith(LOWER_IS_BETTER) else '>='} {value:g}")
+            promise.append(f"target {metric} {'<=' if lower_is_better(metric) else '>='} {value:g}")
         if first["expected"]:
             promise.append(f"expected [{first['expected'][0]:g}, {first['expected'][1]:g}]")
         out.print(f"    {names}: {first['summary']}" + (f"; {', '.join(promise)}" if promise else ""))
@@ -198,7 +199,7 @@ def weights_cmd(
     pattern: Optional[str] = typer.Argument(
         None, metavar="[PATTERN]", help="Shell-style model pattern.", autocompletion=complete_model
     ),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = json_option(),
 ) -> None:
     """List published weight sets with their provenance and metric: use them as NAME[:TAG] in predict,
     eval, export and serve, or as zoo train NAME --weights TAG."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
+from dataclasses import replace
 
 import typer
 
 from zoo.cli.app import app, err, out
+from zoo.serve.options import DEFAULTS, ServeOptions
 
 
 @app.command("serve")
@@ -19,32 +21,47 @@ def serve_cmd(
         help="Models to serve: .safetensors checkpoints, run folders or NAME[:TAG] published weights; "
         "NAME=REF serves one under NAME (its URLs and the page's button), e.g. letters=runs/vision.cnn/latest.",
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 exposes it to the network."),
-    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port, e.g. --port 8080; 0 picks a free one."),
-    max_body: int = typer.Option(2 * 1024 * 1024, "--max-body", min=1024, help="Largest request body in bytes."),
+    host: str = typer.Option(DEFAULTS.host, "--host", help="Address to listen on; 0.0.0.0 exposes it to the network."),
+    port: int = typer.Option(DEFAULTS.port, min=0, max=65535, help="TCP port, e.g. --port 8080; 0 picks a free one."),
+    max_body: int = typer.Option(DEFAULTS.max_body, "--max-body", min=1024, help="Largest request body in bytes."),
     allow_host: list[str] = typer.Option(
-        [],
+        list(DEFAULTS.allow_hosts),
         "--allow-host",
         help="Another name clients may use for this server in their Host header (repeatable), "
         "e.g. --allow-host myhost.lan; '*' accepts any. Loopback names and --host are always accepted.",
     ),
     timeout: float = typer.Option(
-        30.0, "--timeout", min=0.001, max=3600, help="Seconds one prediction may take before it gets an error (504)."
+        DEFAULTS.timeout, min=0.001, max=3600, help="Seconds one prediction may take before it gets an error (504)."
     ),
     max_batch_size: int = typer.Option(
-        32, "--max-batch-size", min=1, max=1024, help="Rows one forward pass may merge from /v2 requests; 1: off."
+        DEFAULTS.max_batch, min=1, max=1024, help="Rows one forward pass may merge from /v2 requests; 1: off."
     ),
     max_latency_ms: float = typer.Option(
-        5.0, "--max-latency-ms", min=0, max=1000, help="Milliseconds a batch may wait for more /v2 requests."
+        DEFAULTS.max_latency * 1000, min=0, max=1000, help="Milliseconds a batch may wait for more /v2 requests."
     ),
     max_queue: int = typer.Option(
-        64, "--max-queue", min=1, max=100_000, help="Requests that may wait per model; more get 503 + Retry-After."
+        DEFAULTS.max_queue, min=1, max=100_000, help="Requests that may wait per model; more get 503 + Retry-After."
     ),
 ) -> None:
     """Serve models: /v1 (zoo's JSON API), /v2 (Open Inference Protocol), /metrics, and a page at /.
 
     Example: zoo serve vision.cnn mine=runs/tabular.diabetes/latest --port 8000, then open http://127.0.0.1:8000/
     """
+    options = ServeOptions(
+        host=host,
+        port=port,
+        allow_hosts=tuple(allow_host),
+        max_body=max_body,
+        timeout=timeout,
+        max_batch=max_batch_size,
+        max_latency=max_latency_ms / 1000,
+        max_queue=max_queue,
+    )
+    serve(checkpoints, options)
+
+
+def serve(checkpoints: list[str], options: ServeOptions) -> None:
+    """Load the models, bind the port, print the address and serve until SIGTERM or Ctrl-C."""
     from zoo.serve import require_serve_extra
 
     require_serve_extra()
@@ -55,36 +72,24 @@ def serve_cmd(
     from zoo.serve.server import bind, bound_port, run
 
     served = load_models(checkpoints)
-    sock = bind(host, port)
-    real_port = bound_port(sock)
-    if not _is_loopback(host):
-        err.print(f"warning: listening on {host}: anyone who can reach this machine can use the models")
-        if not allow_host:
+    sock = bind(options.host, options.port)
+    options = replace(options, port=bound_port(sock))  # --port 0: the port the system picked
+    if not _is_loopback(options.host):
+        err.print(f"warning: listening on {options.host}: anyone who can reach this machine can use the models")
+        if not options.allow_hosts:
             err.print("  clients must call it by that address, or start it with --allow-host NAME")
-    names = ", ".join(served)
-    out.print(f"serving {names} on http://{url_host(host)}:{real_port}/ (Ctrl-C to stop)")
+    out.print(f"serving {', '.join(served)} on http://{url_host(options.host)}:{options.port}/ (Ctrl-C to stop)")
     sys.stdout.flush()  # the address is read by scripts while the server runs
-    application = create_app(
-        served,
-        max_body,
-        host=host,
-        port=real_port,
-        allow_hosts=tuple(allow_host),
-        timeout=timeout,
-        max_batch=max_batch_size,
-        max_latency=max_latency_ms / 1000,
-        max_queue=max_queue,
-    )
-    state = application.state
+    application = create_app(served, options)
+    plane = application.plane
 
     def stopping(sig: int) -> None:
-        state.stopping = True
-        busy = state.in_progress
-        err.print(f"stopping: no new connections; answering the {busy} request(s) in progress first")
+        plane.stopping = True
+        err.print(f"stopping: no new connections; answering the {plane.in_progress} request(s) in progress first")
         sys.stderr.flush()
 
     try:
-        run(application, sock, drain=timeout, on_stop=stopping)
+        run(application, sock, drain=options.timeout, on_stop=stopping)
     finally:
         application.close()
     err.print("stopped")

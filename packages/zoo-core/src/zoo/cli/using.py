@@ -9,7 +9,6 @@ import typer
 
 from zoo.cli.app import (
     EXTRA_ARGS,
-    JSON_HELP,
     app,
     complete_model_or_weights,
     err,
@@ -19,6 +18,7 @@ from zoo.cli.app import (
     print_table,
     safe,
 )
+from zoo.cli.common import data_dir_option, device_option, json_option, shared_option
 from zoo.errors import UsageError
 from zoo.jsonout import print_json
 
@@ -36,14 +36,10 @@ def eval_cmd(
     ref: str = typer.Argument(
         ..., metavar="CKPT|RUN|NAME[:TAG]", help=REF_HELP, autocompletion=complete_model_or_weights
     ),
-    data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", metavar="DIR", help="Data folder (default $ZOO_DATA_DIR)."
-    ),
-    device: str = typer.Option("auto", "--device", help="Device to evaluate on."),
-    download: bool = typer.Option(
-        True, "--download/--no-download", help="Fetch missing data sets (off with ZOO_OFFLINE=1 too)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+    data_dir: Optional[Path] = data_dir_option(),
+    device: str = device_option(),
+    download: bool = shared_option("download"),
+    as_json: bool = json_option(),
 ) -> None:
     """Evaluate a model on its dataset's held-out split, or on data given as --KEY VALUE
     (the dataset's options, see zoo info NAME)."""
@@ -68,7 +64,14 @@ def eval_cmd(
         print_json(metrics)
         return
     for key, value in metrics.items():
-        out.print(f"{key}: {fmt(value)}", markup=False)
+        if key != "per_class":
+            out.print(f"{key}: {fmt(value)}", markup=False)
+    if metrics.get("per_class"):
+        from zoo.use.perclass import per_class_lines
+
+        out.print("per class:", markup=False)
+        for line in per_class_lines(metrics["per_class"]):
+            out.print(safe(line), markup=False)
 
 
 def _predict_help(ctx: typer.Context, ref: str | None) -> None:
@@ -113,8 +116,8 @@ def predict_cmd(
         autocompletion=complete_model_or_weights,
     ),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for anything sampled (text generation)."),
-    device: str = typer.Option("cpu", "--device", help="Device to predict on."),
-    as_json: bool = typer.Option(False, "--json", help="Print predictions as JSON."),
+    device: str = device_option(),
+    as_json: bool = json_option(),
     out_csv: Optional[Path] = typer.Option(
         None,
         "--out",
@@ -213,7 +216,7 @@ def runs_cmd(
         metavar="METRIC",
         help="Best first by this logged metric (lowest first when its name ends in loss, mse, mae, error).",
     ),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = json_option(),
 ) -> None:
     """List runs with model, date, epochs, best metric and the settings that differ between them."""
     from zoo.files.runs import find_runs, table

@@ -9,15 +9,16 @@ checkpoints, logging, distribution).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 import torch
 from torch import nn
 
+from zoo.contracts.numbers import FLOAT32_MAX, median_row, number_row, parse_numbers, standardization
+from zoo.contracts.pipeline import PredictInput, predict_inputs
 from zoo.contracts.spec import resolve
 from zoo.contracts.tasks import Task, task_for
 from zoo.errors import UsageError
@@ -25,6 +26,20 @@ from zoo.errors import UsageError
 if TYPE_CHECKING:
     from zoo.contracts.data import DataBundle
     from zoo.contracts.spec import ModelSpec
+
+__all__ = [
+    "FLOAT32_MAX",
+    "FitContext",
+    "ModelAdapter",
+    "PredictInput",
+    "Strategy",
+    "adapter_for",
+    "autograd_epoch",
+    "median_row",
+    "number_row",
+    "parse_numbers",
+    "standardization",
+]
 
 
 class FitContext(Protocol):
@@ -121,33 +136,51 @@ class ModelAdapter:
         """An extra line to print after each epoch (the seq models print their guess)."""
         return None
 
+    @final
     def predict(
         self,
         model: nn.Module,
-        inputs: list[str],
+        inputs: list[Any],
         meta: dict[str, Any],
         options: dict[str, Any],
         device: torch.device,
     ) -> list[dict[str, Any]]:
-        """Turn command-line inputs into predictions: one dict per input.
+        """Inputs as ``zoo predict`` takes them -> one result dict per input, through core's one path.
 
-        Each dict has ``input`` and ``output`` (what is printed) and may carry more
-        for ``--json``. Built from :meth:`transforms` and :meth:`decode`, so a tensor
-        prepared by ``transforms()`` predicts exactly what the text does.
+        Each dict has ``input`` and ``output`` (what is printed) and may carry more for
+        ``--json``. Not overridden: a plugin shapes prediction through :meth:`expand`,
+        :meth:`transforms`, :meth:`predict_module` and :meth:`decode`
+        (``zoo.contracts.pipeline`` runs them), so a tensor prepared by ``transforms()``
+        predicts exactly what the text does.
         """
-        if not inputs:
-            return []
-        transform = self.transforms(meta)
-        x = torch.stack([transform(text) for text in inputs]).to(device)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                outputs = model(x)
-        finally:
-            model.train(was_training)
-        decoded = self.decode(outputs, meta, options)
-        return [{"input": text, **result} for text, result in zip(inputs, decoded, strict=True)]
+        return predict_inputs(self, model, inputs, meta, options, device)
+
+    def expand(self, inputs: list[Any], meta: dict[str, Any], options: dict[str, Any]) -> list[PredictInput]:
+        """The inputs one call predicts, each named: the input-expansion hook.
+
+        The default takes each input as it is, named by its text (or its position). A plugin
+        overrides it where one input stands for several (a folder of pictures) or an option
+        adds inputs (``--csv FILE``), and to check inputs as a whole, naming where each came from.
+        """
+        return [
+            PredictInput(str(item) if isinstance(item, (str, Path)) else f"input {i + 1}", item)
+            for i, item in enumerate(inputs)
+        ]
+
+    def predict_module(self, model: nn.Module, meta: dict[str, Any], options: dict[str, Any]) -> nn.Module:
+        """What the path runs on each batch: the model itself, unless the options ask for more passes.
+
+        A character model's ``--generate N`` wraps the model in a sampling loop whose output
+        :meth:`decode` reads; the path still runs it in eval mode without gradients.
+        """
+        return model
+
+    def extra_steps(self, inputs: int, options: dict[str, Any]) -> int:
+        """Model steps predicting ``inputs`` inputs takes beyond reading them (characters to generate).
+
+        ``zoo serve`` charges them, with the characters read, against its budget per request.
+        """
+        return 0
 
     def transforms(self, meta: dict[str, Any]) -> Callable[[Any], torch.Tensor]:
         """One raw input as ``predict`` takes it -> that sample's model input, no batch dimension.
@@ -263,76 +296,3 @@ def adapter_for(spec: ModelSpec) -> ModelAdapter:
             hint=f"report this to the authors of {spec.distribution or 'its plugin'}",
         )
     return cls(spec)
-
-
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-#: The largest magnitude a float32 holds; larger inputs would become inf inside the model.
-FLOAT32_MAX = 3.4028234663852886e38
-
-
-def standardization(meta: dict[str, Any], count: int) -> tuple[list[float], list[float]] | None:
-    """``data_meta.standardize`` as (mean, std) of ``count`` features, None when absent.
-
-    A damaged field (wrong length, a non-finite mean, a std that is not positive) is a
-    ValueError naming it: zoo reports it against the checkpoint file.
-    """
-    stats = meta.get("standardize")
-    if not stats:
-        return None
-    if not isinstance(stats, dict):
-        raise ValueError(f"data_meta.standardize must be an object with mean and std, got {str(stats)[:60]}")
-    return _numbers(stats.get("mean"), "mean", count, False), _numbers(stats.get("std"), "std", count, True)
-
-
-def _numbers(value: Any, key: str, count: int, positive: bool) -> list[float]:
-    ok = isinstance(value, list) and len(value) == count
-    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    if not ok or (positive and min(value, default=1) <= 0):
-        kind = "positive finite numbers" if positive else "finite numbers"
-        raise ValueError(f"data_meta.standardize.{key} must be a list of {count} {kind}, got {str(value)[:60]}")
-    return [float(v) for v in value]
-
-
-def number_row(raw: Any) -> list[float]:
-    """A list or tuple of numbers as floats, each finite in float32; anything else is a UsageError."""
-    ok = isinstance(raw, (list, tuple)) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= FLOAT32_MAX
-        for v in raw
-    )
-    if not ok:
-        raise UsageError(
-            f"input {str(raw)[:60]!r} is not a row of numbers",
-            hint="give text like '1.5,2,3' or a list of finite numbers",
-        )
-    return [float(v) for v in raw]
-
-
-def median_row(x: torch.Tensor) -> list[float]:
-    """Each column's median over the rows of ``x`` (raw, unstandardized features): a loader stores it as
-    ``data_meta["example"]``, the row a form starts from."""
-    values = x.float().median(dim=0).values.tolist() if x.dim() == 2 and len(x) else []
-    return [float(f"{v:.7g}") for v in values]  # float32's digits: 120.3, not 120.30000305175781
-
-
-def parse_numbers(text: str) -> list[float]:
-    """``"1.5"`` or ``"1,2,3"`` as floats: plain decimal numbers only, each finite in float32.
-
-    An empty field (``1,,2``), ``nan``, ``inf``, ``1e999`` or ``4_0`` would give a wrong
-    answer rather than an error, so each is refused with its position.
-    """
-    values = []
-    parts = text.split(",")
-    for position, raw in enumerate(parts, start=1):
-        part = raw.strip()
-        where = f"value {position} of {len(parts)}" if len(parts) > 1 else "the value"
-        if not _NUMBER.fullmatch(part):
-            shown = repr(part) if part else "empty"
-            raise UsageError(
-                f"input {text!r}: {where} ({shown}) is not a plain decimal number",
-                hint="give numbers like 4, -0.5 or 1e-3, separated by commas",
-            )
-        value = float(part)
-        if abs(value) > FLOAT32_MAX:
-            raise UsageError(f"input {text!r}: {where} ({part}) is too large for float32")
-        values.append(value)
-    return values

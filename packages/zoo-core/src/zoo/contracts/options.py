@@ -6,13 +6,12 @@ type says how to read the text, so plugins add options without touching the CLI.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from zoo.contracts.spec import Option
-from zoo.errors import UsageError
+from zoo.errors import UsageError, did_you_mean
 
 #: Integers beyond this are typos or attacks, never sizes or counts anyone means.
 MAX_INT = 2**62
@@ -92,9 +91,9 @@ def read_args(args: Sequence[str], declared: Sequence[Option] | None = None) -> 
 
 def _option_hint(key: str, declared: Sequence[Option]) -> str:
     known = [o.flag for o in declared]
-    close = difflib.get_close_matches("--" + _dash(key), known, n=2, cutoff=0.6)
+    close = did_you_mean("--" + _dash(key), known, str)
     if close:
-        return "did you mean " + " or ".join(close) + "?"
+        return close
     return "this model's options: " + ", ".join(known) if known else "this model takes no predict options"
 
 
@@ -245,9 +244,9 @@ def coerce(key: str, value: Any, default: Any) -> Any:
 def suggest(key: str, known: Iterable[str], spell: Callable[[str], str]) -> str:
     """The hint for an unknown key: the close matches, else every known one (spelt by ``spell``)."""
     names = sorted(known)
-    close = difflib.get_close_matches(key, names, n=2, cutoff=0.6)
+    close = did_you_mean(key, names, spell)
     if close:
-        return "did you mean " + " or ".join(spell(c) for c in close) + "?"
+        return close
     return ("known: " if names else "none is known") + ", ".join(spell(k) for k in names)
 
 

@@ -7,13 +7,14 @@ callables) that are resolved only when a model is actually built or trained.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.contracts.published import Weights as Weights
+from zoo.contracts.published import published_weights as published_weights
 from zoo.contracts.tasks import TASKS as TASKS  # the task names live beside what each task means
 
 #: Hyperparameters every recipe has; plugins may add their own keys.
@@ -111,6 +112,11 @@ class Option:
         return "--" + self.name.replace("_", "-")
 
 
+#: ``--top K`` of a classifier, declared once: core's multiclass task reads it when it decodes,
+#: and a plugin lists it in ``predict_options`` (``zoo.plugin.TOP_CLASSES``).
+TOP_CLASSES = Option("top", 1, "show the K most likely classes", low=1)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A named set of hyperparameters: how to train a model, not what it is.
@@ -139,69 +145,6 @@ class Recipe:
     def resolved(self) -> dict[str, Any]:
         """The recipe's hyperparameters on top of the shared defaults."""
         return {**BASE_HPARAMS, **dict(self.hparams)}
-
-
-@dataclass(frozen=True)
-class Weights:
-    """A published, trained weight set shipped inside a plugin's package.
-
-    ``file`` is ``"package:relative/path"`` (found with importlib.resources, so it
-    works from a wheel); ``sha256`` and ``size`` are checked on every load. The rest
-    is provenance: what data, which split the metric was measured on, which recipe
-    and the exact command that made it. ``train_seconds`` is the training time measured
-    inside the run (its epochs' ``seconds``), ``machine`` what it ran on.
-    """
-
-    tag: str
-    file: str
-    sha256: str
-    size: int
-    dataset: str
-    split: str
-    metric: str
-    value: float
-    recipe: str
-    command: str
-    seed: int = 0
-    train_seconds: float = 0.0
-    device: str = "cpu"
-    summary: str = ""
-    #: Where it was trained, in words (CPU model or GPU name, cores, torch threads); "" when unknown.
-    machine: str = ""
-
-    def __repr__(self) -> str:
-        return (
-            f"Weights({self.tag!r}, {self.metric}={self.value:.4g} on {self.dataset} {self.split}, "
-            f"recipe={self.recipe!r}, {self.size / 1024:.0f} KiB)"
-        )
-
-
-def published_weights(package: str, model: str, manifest: str = "weights/weights.json") -> tuple[Weights, ...]:
-    """The weight sets ``package`` ships for ``model``, read from its JSON manifest without torch.
-
-    The manifest (``{"weights": [{"model": ..., "tag": ..., "file": "weights/x.safetensors",
-    ...}]}``) is what a build script writes beside the files; a missing one means no weights.
-    """
-    return tuple(weights for name, weights in _manifest(package, manifest) if name == model)
-
-
-@functools.cache
-def _manifest(package: str, manifest: str) -> tuple[tuple[str, Weights], ...]:
-    import json
-    from importlib import resources
-
-    path = resources.files(package).joinpath(manifest)
-    if not path.is_file():
-        return ()
-    names = {f.name for f in fields(Weights)} - {"file"}
-    entries = json.loads(path.read_text(encoding="utf-8"))["weights"]
-    return tuple(
-        (
-            str(entry["model"]),
-            Weights(file=f"{package}:{entry['file']}", **{k: v for k, v in entry.items() if k in names}),
-        )
-        for entry in entries
-    )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from zoo.contracts.classes import class_names, class_readings, class_sums, top_count
 from zoo.errors import UsageError
 
 if TYPE_CHECKING:
@@ -58,24 +59,7 @@ class Task:
             out["mse"] = float(stats["sq_err"].item()) / values
         if "correct" in stats and values:
             out["accuracy"] = float(stats["correct"].item()) / values
-        if "class_total" in stats:
-            totals = stats["class_total"].tolist()
-            hits = stats["class_correct"].tolist()
-            out["per_class_accuracy"] = [h / t if t else None for h, t in zip(hits, totals)]
-        # How many classes the model predicts at all: 1 means it answers one class for everything.
-        if "class_predicted" in stats:
-            out["predicted_classes"] = int((stats["class_predicted"] > 0).sum().item())
-        elif "predicted_positive" in stats and values:
-            positive = float(stats["predicted_positive"].item())
-            out["predicted_classes"] = 1 if positive in (0.0, values) else 2
-        if "confusion" in stats:
-            out.update(confusion_metrics(stats["confusion"]))
-        if "log_loss" in stats and values:
-            out["log_loss"] = float(stats["log_loss"].item()) / values
-        if "auc_pos" in stats:
-            auc = binned_auc(stats["auc_pos"], stats["auc_neg"])
-            if auc is not None:
-                out["roc_auc"] = auc
+        out.update(class_readings(stats, values))
         return out
 
     def decode(self, outputs: torch.Tensor, meta: dict[str, Any], options: dict[str, Any]) -> list[dict[str, Any]]:
@@ -192,31 +176,12 @@ class Multiclass(Task):
         self, outputs: torch.Tensor, targets: torch.Tensor, num_classes: int | None
     ) -> dict[str, torch.Tensor]:
         import torch
-        import torch.nn.functional as F
 
         n = torch.tensor(float(targets.shape[0]), device=outputs.device)
         pred = outputs.argmax(dim=-1)
         stats = {"n": n, "correct": (pred == targets).float().sum(), "values": n}
         if num_classes:
-            hits = torch.zeros(num_classes, device=outputs.device)
-            totals = torch.zeros(num_classes, device=outputs.device)
-            totals.index_add_(0, targets, torch.ones_like(targets, dtype=torch.float32))
-            hits.index_add_(0, targets, (pred == targets).float())
-            predicted = torch.zeros(num_classes, device=outputs.device)
-            predicted.index_add_(0, pred.reshape(-1), torch.ones_like(pred.reshape(-1), dtype=torch.float32))
-            stats["class_total"] = totals
-            stats["class_correct"] = hits
-            stats["class_predicted"] = predicted
-            flat = targets.reshape(-1) * num_classes + pred.reshape(-1)
-            confusion = torch.zeros(num_classes * num_classes, device=outputs.device)
-            confusion.index_add_(0, flat, torch.ones_like(flat, dtype=torch.float32))
-            stats["confusion"] = confusion.reshape(num_classes, num_classes)
-            stats["log_loss"] = F.cross_entropy(outputs.float(), targets, reduction="sum").detach()
-            if num_classes == 2:
-                p1 = torch.softmax(outputs.float(), dim=-1)[:, 1]
-                bins = (p1 * AUC_BINS).long().clamp(0, AUC_BINS - 1)
-                stats["auc_pos"] = torch.bincount(bins[targets == 1], minlength=AUC_BINS).float()
-                stats["auc_neg"] = torch.bincount(bins[targets == 0], minlength=AUC_BINS).float()
+            stats.update(class_sums(outputs, targets, pred, num_classes))
         return stats
 
     def decode(self, outputs: torch.Tensor, meta: dict[str, Any], options: dict[str, Any]) -> list[dict[str, Any]]:
@@ -288,51 +253,8 @@ class Sequence(Task):
         )
 
 
-#: Probability bins of the ROC AUC summed over batches (and processes): exact to about 1/1000.
-AUC_BINS = 1000
-#: The most classes whose confusion matrix goes into every epoch's record.
-MAX_CONFUSION = 50
-
-
-def confusion_metrics(confusion: torch.Tensor) -> dict[str, Any]:
-    """Balanced accuracy, macro-F1 and per-class precision, recall and F1 from a confusion matrix.
-
-    ``confusion[i, j]`` counts rows of class i predicted as j. A class absent from the split
-    has no recall and is left out of the averages; one never predicted has precision 0.
-    """
-    m = confusion.double().cpu()
-    hits = m.diag()
-    truth, predicted = m.sum(dim=1), m.sum(dim=0)
-    present = truth > 0
-    recall = hits / truth.clamp(min=1)
-    precision = hits / predicted.clamp(min=1)
-    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    rows = int(present.sum())
-    logged = {"confusion": m.long().tolist()} if len(m) <= MAX_CONFUSION else {}
-    return {
-        **logged,
-        "balanced_accuracy": float(recall[present].mean()) if rows else 0.0,
-        "macro_f1": float(f1[present].mean()) if rows else 0.0,
-        "precision": [round(float(v), 6) for v in precision],
-        "recall": [round(float(v), 6) if t else None for v, t in zip(recall, truth)],
-        "f1": [round(float(v), 6) if t else None for v, t in zip(f1, truth)],
-    }
-
-
-def binned_auc(positive: torch.Tensor, negative: torch.Tensor) -> float | None:
-    """The ROC AUC from histograms of the positive class's probability (ties within a bin count half)."""
-    pos, neg = positive.double().cpu(), negative.double().cpu()
-    total = float(pos.sum()) * float(neg.sum())
-    if not total:
-        return None
-    below = neg.cumsum(0) - neg  # negatives in lower bins
-    return float((pos * (below + 0.5 * neg)).sum()) / total
-
-
 _TASK_CLASSES: tuple[type[Task], ...] = (Regression, Binary, Multiclass, Sequence)
 _BY_NAME: dict[str, Task] = {cls.name: cls() for cls in _TASK_CLASSES}
-#: Metric names that end in one of these are better when lower (bench, tune, runs, info).
-LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "perplexity", "error")
 
 #: Every task a model spec may name.
 TASKS: tuple[str, ...] = tuple(_BY_NAME)
@@ -346,22 +268,25 @@ def task_for(name: str) -> Task:
         raise UsageError(f"unknown task {name!r}", hint=f"tasks: {', '.join(TASKS)}") from None
 
 
-def class_names(meta: dict[str, Any]) -> list[str] | None:
-    """``data_meta.classes`` as text, None when absent; a damaged field is a ValueError naming it."""
-    value = meta.get("classes")
-    if value is None:
-        return None
-    if not isinstance(value, list) or not value or not all(isinstance(c, (str, int)) for c in value):
-        raise ValueError(f"data_meta.classes must be a non-empty list of names, got {str(value)[:60]}")
-    return [str(c) for c in value]
+#: Metric names that end in one of these are better when lower (bench, tune, runs, info).
+LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse", "perplexity", "error")
 
 
-def top_count(value: Any, classes: int) -> int:
-    """The ``top`` option (None: 1) checked to be a whole number from 1 to the number of classes."""
-    if value is None:
-        return 1
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"--top must be a whole number, got {value!r}")
-    if not 1 <= value <= classes:
-        raise UsageError(f"--top must be 1 to {classes}, got {value}")
-    return value
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is the better one, read from its name (``val_loss``, ``mse``)."""
+    return metric.endswith(LOWER_IS_BETTER)
+
+
+def metric_mode(metric: str, main: tuple[str, str] | None = None) -> str:
+    """``min`` or ``max``: which way ``metric`` ranks runs, trials and bench targets.
+
+    The model's main metric ``main`` (name, mode) keeps the mode its task declares.
+    """
+    if main is not None and metric == main[0]:
+        return main[1]
+    return "min" if lower_is_better(metric) else "max"
+
+
+def is_better(value: float, than: float, mode: str) -> bool:
+    """Whether ``value`` strictly beats ``than`` on a metric ranked ``mode`` (``min`` or ``max``)."""
+    return value < than if mode == "min" else value > than

@@ -27,7 +27,7 @@ from zoo.files.buildlimit import BuildLimitError, bounded_build, checkpoint_limi
 from zoo.files.safefile import read_header, read_safetensors, write_safetensors
 from zoo.plugins import local as localplugins
 from zoo.plugins.meta import check_plugin_metadata
-from zoo.plugins.registry import get_registry, model_config
+from zoo.plugins.registry import get_registry
 from zoo.use.loaded import LoadedModel
 from zoo.version import __version__
 
@@ -186,7 +186,7 @@ def build_checked(spec: ModelSpec, config: dict[str, Any], tensors: dict[str, to
     after gigabytes were allocated.
     """
     builder = resolve(spec.builder)
-    arguments = model_config(spec, config)
+    arguments = {**dict(spec.config), **config}  # the spec's defaults, then the file's own
     stored = sum(1 for name in tensors if name.startswith(MODEL_PREFIX))
     try:
         with torch.device("meta"), bounded_build(checkpoint_limit(stored)):

@@ -1,4 +1,7 @@
-"""Reading a run's ``metrics.jsonl`` one record at a time, so memory follows one record, not the log.
+"""A run's metrics log: appended per epoch, read one record at a time so memory follows one record.
+
+``MetricsWriter`` appends each epoch's record to ``metrics.jsonl`` (flushed, so a crash can
+only tear the last line, which the next append cuts off) and its scalars to ``metrics.csv``.
 
 The log may be as large as the cap for logs (``readfile.LIMITS["log"]``); the records
 are read line by line from one regular-file handle, each line at most MAX_RECORD_BYTES
@@ -8,8 +11,11 @@ only a summary of each. Lines that are not epoch records are skipped with one wa
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import DataError, UsageError
-from zoo.files.readfile import limit, open_regular, parse_json, too_large
+from zoo.files.outpath import write_error
+from zoo.files.readfile import limit, open_regular, read_bytes, too_large
+from zoo.files.strictjson import parse_json
+from zoo.jsonout import nulled
 
 #: Longest line read as an epoch record (a record of a few hundred metrics is a few KB).
 MAX_RECORD_BYTES = 1 << 20
@@ -110,3 +119,90 @@ def summarize(path: Path, wanted: tuple[str, ...], warn: bool = True) -> Summary
     for row in epoch_records(path, warn):
         summary.add(row)
     return summary
+
+
+class MetricsWriter:
+    """Appends epoch records to ``metrics.jsonl`` and their scalars to ``metrics.csv``.
+
+    Both files stay open while the run appends (a small model logs thousands of epochs);
+    each record is flushed, so a crash loses at most the line being written.
+    """
+
+    def __init__(self, jsonl: Path, table: Path) -> None:
+        self.jsonl, self.table = jsonl, table
+        self._header: list[str] = []
+        self._jsonl_fh: Any = None
+        self._table_fh: Any = None
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one record; a torn last line (a crash mid-write) is cut off first."""
+        line = json.dumps(nulled(record), allow_nan=False) + "\n"
+        try:
+            fh = self._jsonl_fh
+            if fh is None:
+                fh = open(self.jsonl, "a+b")  # noqa: SIM115 - kept open until close()
+                self._jsonl_fh = fh
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    self.close(quietly=True)
+                    raise UsageError(f"{self.jsonl} is not a regular file", hint="remove it, or pass another --out")
+                size = fh.seek(0, os.SEEK_END)
+                if size:
+                    fh.seek(max(size - 1, 0))
+                    if fh.read(1) != b"\n":
+                        _cut_torn_tail(fh)
+            fh.write(line.encode("utf-8"))
+            fh.flush()
+        except OSError as exc:
+            self.close(quietly=True)
+            raise write_error(self.jsonl, exc, "append to") from None
+        try:
+            self._append_row(record)
+        except OSError as exc:
+            self.close(quietly=True)
+            raise write_error(self.table, exc, "append to") from None
+
+    def close(self, quietly: bool = False) -> None:
+        """Close both files; ``quietly`` ignores a buffered rest that cannot be written (a full disk)."""
+        handles = (self._jsonl_fh, self._table_fh)
+        self._jsonl_fh = self._table_fh = None
+        for fh in handles:
+            if fh is not None:
+                try:
+                    fh.close()
+                except OSError:
+                    if not quietly:
+                        raise
+
+    def rebuild_csv(self, rows: list[dict[str, Any]]) -> None:
+        """Write ``metrics.csv`` again from ``rows`` (after the log was cut back to them)."""
+        try:
+            self.table.unlink(missing_ok=True)
+            self._header = []
+            for row in rows:
+                self._append_row(row)
+        except OSError as exc:
+            self.close(quietly=True)
+            raise write_error(self.table, exc) from None
+
+    def _append_row(self, record: dict[str, Any]) -> None:
+        """The same numbers as CSV for spreadsheets and pandas (scalar columns only)."""
+        row = {k: v for k, v in record.items() if isinstance(v, (int, float, str)) or v is None}
+        header: list[str] = self._header
+        if not header and os.path.lexists(self.table):
+            text = read_bytes(self.table, "log", "a metrics log").decode("utf-8", "replace")
+            header = next(csv.reader(text.splitlines()[:1]), [])
+        if self._table_fh is None:
+            self._table_fh = open(self.table, "a", encoding="utf-8", newline="")  # noqa: SIM115 - see close()
+            if not header:
+                header = list(row)
+                csv.writer(self._table_fh).writerow(header)
+        csv.writer(self._table_fh).writerow([row.get(k, "") for k in header])
+        self._table_fh.flush()
+        self._header = header
+
+
+def _cut_torn_tail(fh: Any) -> None:
+    fh.seek(0)
+    data = fh.read()
+    fh.truncate(data.rfind(b"\n") + 1)
+    fh.seek(0, os.SEEK_END)

@@ -11,13 +11,14 @@ the writer has finished. No torch.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from zoo.errors import UsageError
+from zoo.errors import TrainingError, UsageError, ZooError
 
 _KINDS = {
     stat.S_IFDIR: "a folder",
@@ -109,3 +110,22 @@ def write_text_atomic(final: str | Path, text: str, flag: str = "-o") -> None:
     """A small text file written through ``atomic_output``."""
     with atomic_output(final, flag=flag) as temp:
         temp.write_text(text, encoding="utf-8")
+
+
+#: errno values that mean "this place cannot be written": the user picks another.
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_error(path: str | Path, exc: OSError, doing: str = "write") -> ZooError:
+    """One clear error for a failed write: a read-only place is the user's to change (exit 2),
+    a full disk or a file size limit a failure of the run (exit 1)."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _READ_ONLY:
+        return UsageError(f"cannot {doing} {path}: {reason}", hint="pick a folder you can write to")
+    return TrainingError(f"cannot {doing} {path}: {reason}", hint="free some disk space (or raise the file size limit)")
+
+
+def unlink_quietly(path: Path) -> None:
+    """Remove a file if it is there; a failure to (a read-only folder) changes nothing worth saying."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)

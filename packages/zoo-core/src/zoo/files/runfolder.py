@@ -9,19 +9,18 @@ tear the last line, which readers skip with a warning and the next append repair
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
-import math
 import os
 import secrets
-import stat
 import time
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import TrainingError, UsageError, ZooError
-from zoo.files.metricslog import epoch_records
-from zoo.files.readfile import parse_json, read_bytes
+from zoo.errors import UsageError, ZooError
+from zoo.files.metricslog import MetricsWriter, epoch_records
+from zoo.files.outpath import unlink_quietly, write_error
+from zoo.files.strictjson import parse_json
+from zoo.jsonout import nulled
 
 LAST = "last.safetensors"
 BEST = "best.safetensors"
@@ -34,35 +33,13 @@ OUTCOME = "outcome.json"
 LOCK = ".lock"
 #: The link in ``runs/<model>/`` to the newest run of that model.
 LATEST = "latest"
-
-#: errno values that mean "this place cannot be written": the user picks another.
-_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-def write_error(path: str | Path, exc: OSError, doing: str = "write") -> ZooError:
-    """One clear error for a failed write: a read-only place is the user's to change (exit 2),
-    a full disk or a file size limit a failure of the run (exit 1)."""
-    reason = exc.strerror or str(exc)
-    if exc.errno in _READ_ONLY:
-        return UsageError(f"cannot {doing} {path}: {reason}", hint="pick a folder you can write to")
-    return TrainingError(f"cannot {doing} {path}: {reason}", hint="free some disk space (or raise the file size limit)")
-
-
-def unlink_quietly(path: Path) -> None:
-    """Remove a file if it is there; a failure to (a read-only folder) changes nothing worth saying."""
-    with contextlib.suppress(OSError):
-        path.unlink(missing_ok=True)
-
-
-def clean(value: Any) -> Any:
-    """JSON-safe: non-finite floats become null (strict JSON has no Infinity)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    return value
+#: Cross-validation's summary of its fold runs, in the folder that holds them.
+FOLDS = "folds.json"
+#: Pictures of a model's errors that ``zoo eval`` and ``zoo plot`` draw beside the curves.
+CONFUSION = "confusion.png"
+RESIDUALS = "residuals.png"
+#: A grid search's table (searched values, then the loss), written by a strategy as an artifact.
+GRID = "grid.csv"
 
 
 class RunFolder:
@@ -71,10 +48,7 @@ class RunFolder:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
-        self._csv_header: list[str] = []
-        # Open while the run appends: a small model logs thousands of epochs.
-        self._metrics_fh: Any = None
-        self._csv_fh: Any = None
+        self._log = MetricsWriter(self.path / METRICS, self.path / METRICS_CSV)
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -179,70 +153,12 @@ class RunFolder:
             self._lock_fd = None
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        """Add one epoch's record; a torn last line (a crash mid-write) is cut off first."""
-        line = json.dumps(clean(record), allow_nan=False) + "\n"
-        try:
-            fh = self._metrics_fh
-            if fh is None:
-                fh = open(self.metrics, "a+b")  # noqa: SIM115 - kept open until close_logs()
-                self._metrics_fh = fh
-                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                    self.close_logs(quietly=True)
-                    raise UsageError(f"{self.metrics} is not a regular file", hint="remove it, or pass another --out")
-                size = fh.seek(0, os.SEEK_END)
-                if size:
-                    fh.seek(max(size - 1, 0))
-                    if fh.read(1) != b"\n":
-                        self._cut_torn_tail(fh, size)
-            fh.write(line.encode("utf-8"))
-            fh.flush()  # each record reaches the OS at once: a crash loses at most the line being written
-        except OSError as exc:
-            self.close_logs(quietly=True)
-            raise write_error(self.metrics, exc, "append to") from None
-        try:
-            self._append_csv(record)
-        except OSError as exc:
-            self.close_logs(quietly=True)
-            raise write_error(self.file(METRICS_CSV), exc, "append to") from None
+        """Add one epoch's record to ``metrics.jsonl`` and ``metrics.csv`` (kept open until ``close_logs``)."""
+        self._log.append(record)
 
     def close_logs(self, quietly: bool = False) -> None:
         """Close the metrics files the run keeps open for appending."""
-        handles = (self._metrics_fh, self._csv_fh)
-        self._metrics_fh = self._csv_fh = None
-        for fh in handles:
-            if fh is not None:
-                try:
-                    fh.close()
-                except OSError:  # the buffered rest could not be written (a full disk)
-                    if not quietly:
-                        raise
-
-    @staticmethod
-    def _cut_torn_tail(fh: Any, size: int) -> None:
-        fh.seek(0)
-        data = fh.read()
-        keep = data.rfind(b"\n") + 1
-        fh.truncate(keep)
-        fh.seek(0, os.SEEK_END)
-
-    def _append_csv(self, record: dict[str, Any]) -> None:
-        """The same numbers as CSV for spreadsheets and pandas (scalar columns only)."""
-        import csv
-
-        path = self.file(METRICS_CSV)
-        row = {k: v for k, v in record.items() if isinstance(v, (int, float, str)) or v is None}
-        header: list[str] = self._csv_header
-        if not header and os.path.lexists(path):
-            text = read_bytes(path, "log", "a metrics log").decode("utf-8", "replace")
-            header = next(csv.reader(text.splitlines()[:1]), [])
-        if self._csv_fh is None:
-            self._csv_fh = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - see close_logs()
-            if not header:
-                header = list(row)
-                csv.writer(self._csv_fh).writerow(header)
-        csv.writer(self._csv_fh).writerow([row.get(k, "") for k in header])
-        self._csv_fh.flush()
-        self._csv_header = header
+        self._log.close(quietly)
 
     def read_metrics(self, warn: bool = True) -> list[dict[str, Any]]:
         """Every readable record; lines that are not epoch records are skipped with one warning.
@@ -256,16 +172,8 @@ class RunFolder:
         """Drop records after ``upto_epoch`` (a crash between log and save); return the rest."""
         self.close_logs()  # the files are replaced below
         rows = [r for r in self.read_metrics() if r["epoch"] <= upto_epoch]
-        self._write_atomic(METRICS, "".join(json.dumps(clean(r), allow_nan=False) + "\n" for r in rows))
-        csv_path = self.file(METRICS_CSV)
-        try:
-            csv_path.unlink(missing_ok=True)  # rebuilt from the kept records
-            self._csv_header = []
-            for row in rows:
-                self._append_csv(row)
-        except OSError as exc:
-            self.close_logs(quietly=True)
-            raise write_error(csv_path, exc) from None
+        self._write_atomic(METRICS, "".join(json.dumps(nulled(r), allow_nan=False) + "\n" for r in rows))
+        self._log.rebuild_csv(rows)
         return rows
 
     def _write_atomic(self, name: str, text: str) -> None:
@@ -283,7 +191,7 @@ class RunFolder:
         self._write_json(CONFIG, config)
 
     def _write_json(self, name: str, value: dict[str, Any]) -> None:
-        text = json.dumps(clean(value), indent=2, allow_nan=False) + "\n"
+        text = json.dumps(nulled(value), indent=2, allow_nan=False) + "\n"
         parse_json(text, self.file(name), name)  # what zoo could not read back never replaces the file there
         self._write_atomic(name, text)
 

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from zoo.contracts.tasks import LOWER_IS_BETTER
+from zoo.contracts.tasks import lower_is_better
 from zoo.errors import UsageError, ZooError
 from zoo.files.metricslog import Summary, summarize
-from zoo.files.runfolder import METRICS, OUTCOME, RunFolder
+from zoo.files.runfolder import BEST, LAST, METRICS, OUTCOME, RunFolder
 
 #: Keys of config.json compared between runs, besides the nested groups below; ``model``
 #: has its own column and ``runconfig.INFORMATIONAL`` keys say where and how, not what.
@@ -34,7 +34,7 @@ MAX_CELL = 24
 
 
 def _model_of(run: Path) -> str:
-    for name in ("last.safetensors", "best.safetensors"):
+    for name in (LAST, BEST):
         if (run / name).is_file():
             from zoo.files.checkpoint import describe_checkpoint  # torch, only when there is a checkpoint
 
@@ -53,7 +53,7 @@ def _status_of(run: Path) -> str | None:
     if not os.path.lexists(path):
         return None
     try:
-        data = read_json(path, "a run's outcome.json")
+        data = read_json(path, f"a run's {OUTCOME}")
     except ZooError as exc:
         print(f"warning: {exc.message}", file=sys.stderr)
         return "?"
@@ -95,10 +95,6 @@ def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=repr)
 
 
-def lower_is_better(metric: str) -> bool:
-    return metric.endswith(LOWER_IS_BETTER)
-
-
 def _logs_under(directory: Path) -> Iterator[Path]:
     """Every ``metrics.jsonl`` under ``directory``, walked with a stack (any depth), links to folders not followed."""
     stack = [directory]
@@ -125,58 +121,68 @@ def find_runs(directory: str | Path, sort: str | None = None) -> list[dict[str, 
     directory = Path(directory)
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a folder", hint="zoo runs [DIR], default ./runs")
+    wanted = ("val_accuracy", "val_mse", *([sort] if sort else []))
     found: list[dict[str, Any]] = []
     all_rows: list[Summary] = []
     all_settings: list[dict[str, Any]] = []
-    wanted = ("val_accuracy", "val_mse", *([sort] if sort else []))
     for metrics in _logs_under(directory):
-        run = metrics.parent
-        try:
-            rows = summarize(metrics, wanted)
-        except UsageError as exc:
-            print(f"warning: {exc.message}", file=sys.stderr)
-            rows = Summary(wanted)
-        try:
-            mtime = metrics.stat().st_mtime
-        except OSError:  # a dangling or looping link: the link's own time
-            mtime = metrics.lstat().st_mtime
-        best = "-"
-        for key, pick in (("val_accuracy", rows.highest), ("val_mse", rows.lowest)):
-            if key in pick:
-                best = f"{key} {pick[key]:.4g}"
-                break
-        found.append(
-            {
-                "path": str(run),
-                "model": _model_of(run),
-                "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)),
-                "epochs": rows.epochs,
-                "best": best,
-                "mtime": mtime,
-                "status": _status_of(run),
-            }
-        )
+        record, rows = _run_record(metrics, wanted)
+        found.append(record)
         all_rows.append(rows)
-        all_settings.append(flat_settings(RunFolder(run).read_config()))
+        all_settings.append(flat_settings(RunFolder(metrics.parent).read_config()))
     names = differing(all_settings)
     for record, settings in zip(found, all_settings, strict=True):
         record["settings"] = {name: settings.get(name) for name in names}
     if sort is not None and found:
-        known = set().union(*(rows.metrics for rows in all_rows))
-        if sort not in known:
-            raise UsageError(
-                f"no run under {directory} logs a metric {sort!r}",
-                hint="--sort takes one of: " + (", ".join(sorted(known)) or "(none logged)"),
-            )
-        for record, rows in zip(found, all_rows, strict=True):
-            best_of = rows.lowest if lower_is_better(sort) else rows.highest
-            record["sorted_by"] = {"metric": sort, "value": best_of.get(sort)}
+        _add_sorted_by(sort, found, all_rows, directory)
     found.sort(key=lambda r: r["mtime"], reverse=True)
     if sort is not None:
         sign = 1.0 if lower_is_better(sort) else -1.0
         # Stable: equal values and runs without the metric keep newest first, the latter last.
         found.sort(key=lambda r: (r["sorted_by"]["value"] is None, sign * (r["sorted_by"]["value"] or 0.0)))
     return found
+
+
+def _run_record(metrics: Path, wanted: tuple[str, ...]) -> tuple[dict[str, Any], Summary]:
+    """One run's row of ``zoo runs`` (without its settings) and the summary of its log."""
+    run = metrics.parent
+    try:
+        rows = summarize(metrics, wanted)
+    except UsageError as exc:
+        print(f"warning: {exc.message}", file=sys.stderr)
+        rows = Summary(wanted)
+    try:
+        mtime = metrics.stat().st_mtime
+    except OSError:  # a dangling or looping link: the link's own time
+        mtime = metrics.lstat().st_mtime
+    best = "-"
+    for key, pick in (("val_accuracy", rows.highest), ("val_mse", rows.lowest)):
+        if key in pick:
+            best = f"{key} {pick[key]:.4g}"
+            break
+    record = {
+        "path": str(run),
+        "model": _model_of(run),
+        "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime)),
+        "epochs": rows.epochs,
+        "best": best,
+        "mtime": mtime,
+        "status": _status_of(run),
+    }
+    return record, rows
+
+
+def _add_sorted_by(sort: str, found: list[dict[str, Any]], all_rows: list[Summary], directory: Path) -> None:
+    """Give each record (in the order of ``all_rows``) its best value of the metric ``sort``."""
+    known = set().union(*(rows.metrics for rows in all_rows))
+    if sort not in known:
+        raise UsageError(
+            f"no run under {directory} logs a metric {sort!r}",
+            hint="--sort takes one of: " + (", ".join(sorted(known)) or "(none logged)"),
+        )
+    for record, rows in zip(found, all_rows, strict=True):
+        best_of = rows.lowest if lower_is_better(sort) else rows.highest
+        record["sorted_by"] = {"metric": sort, "value": best_of.get(sort)}
 
 
 def cell(value: Any) -> str:

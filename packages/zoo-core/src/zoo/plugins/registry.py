@@ -4,18 +4,20 @@ Plugins are found through the ``zoo.plugins`` entry point group and driven by on
 pluggy ``PluginManager("zoo")``. Each plugin is loaded and asked to register on its
 own, so one that fails to import, has a hook with a wrong signature, or raises while
 registering is recorded as broken and the rest keep working.
+
+The registry is data (specs, backends, plugins and their conflicts); what a plugin
+registers is checked in ``claims``, and models are built by ``factory``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fnmatch
 import os
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +25,9 @@ import pluggy
 
 from zoo import env
 from zoo.contracts import hookspecs
-from zoo.contracts.spec import DatasetSpec, ModelSpec, check_ref, resolve
-from zoo.errors import UnknownModelError, UsageError, ZooError
+from zoo.contracts.spec import DatasetSpec, ModelSpec
+from zoo.errors import UnknownModelError, UsageError, ZooError, did_you_mean
+from zoo.plugins import claims
 from zoo.plugins import loadcode as plugincode
 from zoo.plugins import local as localplugins
 from zoo.plugins.loadcode import PluginExit, plugin_code
@@ -130,12 +133,10 @@ def _suggest(name: str, known: list[str]) -> str:
     if namespace in FIRST_PARTY and namespace not in installed:
         dist = FIRST_PARTY[namespace]
         return f"the {namespace!r} models come with {dist}, which is not installed (or not loaded): pip install {dist}"
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    if not close:
-        # Accept a bare model name such as "cnn" for "vision.cnn".
-        close = [k for k in known if k.split(".", 1)[-1] == name]
+    bare = [k for k in known if k.split(".", 1)[-1] == name]  # "cnn" for "vision.cnn"
+    close = did_you_mean(name, known, most=3, cutoff=0.5) or did_you_mean(name, bare, most=len(bare) or 1, cutoff=0.0)
     if close:
-        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+        return close
     if not known:
         return "no models are installed; pip install a plugin such as zoo-tabular"
     return "run 'zoo list' to see the installed models"
@@ -242,78 +243,18 @@ class _Loader:
                 info.fail(f"{hook_name} {'' if isinstance(exc, PluginExit) else 'raised '}{_one_line(exc)}")
                 self._forget(info)
 
+    # The registering itself (claims.py); plugins.local calls these for modules and scripts too.
     def _forget(self, info: PluginInfo) -> None:
-        """Drop whatever a plugin registered before it failed, so nothing half-made stays."""
-        for name in info.models:
-            if self.registry.models.get(name) and self.registry.models[name].distribution == info.distribution:
-                del self.registry.models[name]
-        for name in info.datasets:
-            if self.registry.datasets.get(name) and self.registry.datasets[name].distribution == info.distribution:
-                del self.registry.datasets[name]
-        for name in info.devices:
-            self.registry.devices.pop(name, None)
-
-    def _qualify(self, info: PluginInfo, name: str, kind: str) -> str:
-        if info.name == "core":
-            return name
-        prefix = info.name + "."
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-        if not name or "." in name:
-            raise ValueError(f"{kind} name {name!r} must be a short name inside namespace {info.name!r}")
-        return prefix + name
+        claims.forget(self.registry, info)
 
     def _add_model(self, info: PluginInfo, spec: Any) -> None:
-        if not isinstance(spec, ModelSpec):
-            raise TypeError(f"register() expects a ModelSpec, got {type(spec).__name__}")
-        full = self._qualify(info, spec.name, "model")
-        spec = replace(
-            spec,
-            name=full.split(".", 1)[-1],
-            namespace=info.name,
-            distribution=info.distribution,
-            version=info.version,
-        )
-        spec.validate()
-        info.models.append(full)
-        self._claim(info, "model", full, spec, self.registry.models, self.registry.conflicts)
+        claims.add_model(self.registry, self.infos, info, spec)
 
     def _add_dataset(self, info: PluginInfo, spec: Any) -> None:
-        if not isinstance(spec, DatasetSpec):
-            raise TypeError(f"register() expects a DatasetSpec, got {type(spec).__name__}")
-        full = self._qualify(info, spec.name, "dataset")
-        check_ref(spec.loader, f"dataset {spec.name!r} loader")
-        check_ref(spec.sample, f"dataset {spec.name!r} sample")
-        spec = replace(spec, name=full.split(".", 1)[-1], namespace=info.name, distribution=info.distribution)
-        info.datasets.append(full)
-        self._claim(info, "dataset", full, spec, self.registry.datasets, self.registry.dataset_conflicts)
-
-    def _claim(self, info: PluginInfo, kind: str, full: str, spec: Any, known: Any, conflicts: Any) -> None:
-        """Add ``spec`` under ``full``, or record that two distributions claim the name."""
-        other = known.get(full)
-        if full in conflicts:
-            conflicts[full].append(info.distribution)
-        elif other is not None:
-            conflicts[full] = [other.distribution, info.distribution]
-            owner = self.infos.get(f"{info.name}@{other.distribution}")
-            if owner is not None:
-                owner.conflicts.append(f"{kind} {full}")
-        else:
-            known[full] = spec
-            return
-        info.conflicts.append(f"{kind} {full}")
+        claims.add_dataset(self.registry, self.infos, info, spec)
 
     def _add_device(self, info: PluginInfo, backend: Any) -> None:
-        from zoo.backend import DeviceBackend
-
-        if not isinstance(backend, DeviceBackend):
-            raise TypeError(f"register() expects a DeviceBackend, got {type(backend).__name__}")
-        if backend.name in self.registry.devices:
-            # The first registration (core's own backends come first) keeps the name.
-            info.fail(f"device {backend.name!r} is already registered; this registration was ignored")
-            return
-        info.devices.append(backend.name)
-        self.registry.devices[backend.name] = backend
+        claims.add_device(self.registry, info, backend)
 
 
 _REGISTRY: Registry | None = None
@@ -344,42 +285,3 @@ def get_registry(refresh: bool = False) -> Registry:
 def warn_problems(registry: Registry) -> None:
     for line in registry.problems:
         print(f"warning: {line}", file=sys.stderr)
-
-
-def model_config(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The builder arguments: the spec's defaults with known keys overridden."""
-    config = dict(spec.config)
-    for key, value in (overrides or {}).items():
-        config[key] = value
-    return config
-
-
-def check_config_keys(spec: ModelSpec, given: dict[str, Any]) -> None:
-    """Keyword arguments of ``zoo.create`` must be builder config keys the spec declares."""
-    known = sorted(spec.config)
-    for key in given:
-        if key not in spec.config:
-            close = difflib.get_close_matches(key, known, n=2, cutoff=0.6)
-            hint = ("did you mean " + " or ".join(repr(c) for c in close) + "? ") if close else ""
-            raise UsageError(
-                f"{spec.full_name} has no config keyword argument {key!r}",
-                hint=hint + "valid: " + (", ".join(known) or "none"),
-            )
-
-
-def build_model(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Any:
-    """Build a model on the CPU; bad builder arguments become a usage error."""
-    from zoo.files.buildlimit import BUILD_LIMIT, BuildLimitError, bounded_build
-
-    builder = resolve(spec.builder)
-    config = model_config(spec, overrides)
-    try:
-        with bounded_build(BUILD_LIMIT):
-            return builder(**config)
-    except TypeError as exc:
-        raise UsageError(f"cannot build {spec.full_name} with {config}: {exc}") from None
-    except BuildLimitError as exc:
-        raise UsageError(
-            f"{spec.full_name} with {config} asks for more than {exc.limit:,} parameters, buffers and submodules",
-            hint="use smaller model options (fewer layers); zoo's build limit bounds what one command may cost",
-        ) from None

@@ -44,7 +44,7 @@ INIT = '''\
 PLUGIN = '''\
 """What the plugin offers, without importing torch (so zoo list stays instant)."""
 
-from zoo import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
+from zoo.plugin import DatasetSpec, ModelSpec, Option, Recipe, hookimpl
 
 XOR = "zoo_$name.impl:load_xor"
 
@@ -86,8 +86,7 @@ IMPL = '''\
 
 import torch
 from torch import nn
-from zoo.contracts.adapter import ModelAdapter
-from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
+from zoo.plugin import DataBundle, DataRequest, ModelAdapter, TensorSplit
 
 
 def build(hidden: int = 4) -> nn.Module:
@@ -103,8 +102,8 @@ def load_xor(request: DataRequest) -> DataBundle:
 class XorAdapter(ModelAdapter):
     """The task's defaults, plus the declared --threshold option in predictions."""
 
-    def predict(self, model, inputs, meta, options, device):
-        results = super().predict(model, inputs, meta, options, device)
+    def decode(self, outputs, meta, options):
+        results = super().decode(outputs, meta, options)
         for result in results:
             result["label"] = int(result["probability"] >= options["threshold"])
         return results
@@ -113,7 +112,7 @@ class XorAdapter(ModelAdapter):
 TEST = '''\
 """zoo's conformance kit: what zoo check NAME runs, in this package's own tests."""
 
-from zoo.testing import assert_plugin_ok
+from zoo.plugin import assert_plugin_ok
 
 
 def test_the_plugin_passes_zoo_check():

@@ -5,9 +5,11 @@
 Triton clients work unchanged. Inputs never name server files: images arrive as bytes
 and are written to a private temporary file, and options that read files are not
 accepted. What one request may cost is bounded before any work (``zoo.serve.limits``);
-each model has one worker thread behind a bounded queue (``zoo.serve.batcher``). Errors
-the user can fix are 4xx JSON with zoo's own message; anything else is a 500 without a
-traceback.
+each model has one worker thread behind a bounded queue (``zoo.serve.batcher``). The
+endpoints are thin over one protocol-neutral layer (``zoo.serve.dataplane``); errors the
+user can fix are 4xx JSON in one shape, ``{"error", "hint", "code"}``, each error type
+mapped to its status once (``zoo.serve.errortable``); anything else is a 500 without a
+traceback. The defaults of all this are ``zoo.serve.options.ServeOptions``.
 
 Importing this package needs neither starlette nor uvicorn: ``zoo check`` asks
 ``require_serve_extra`` first, then calls ``check_roundtrip``.
@@ -19,7 +21,7 @@ import importlib.util
 from typing import Any
 
 from zoo.errors import UsageError
-from zoo.serve.limits import MAX_BODY, MAX_GENERATE, MAX_INPUTS
+from zoo.serve.limits import MAX_BODY, MAX_INPUTS
 from zoo.serve.models import Served, describe, load_models
 
 SERVE_EXTRA = "pip install 'zoo-core[serve]'"
@@ -27,7 +29,6 @@ SERVE_EXTRA = "pip install 'zoo-core[serve]'"
 SERVE_MODULES = ("starlette", "uvicorn", "multipart", "prometheus_client", "httpx")
 __all__ = [
     "MAX_BODY",
-    "MAX_GENERATE",
     "MAX_INPUTS",
     "SERVE_EXTRA",
     "Served",

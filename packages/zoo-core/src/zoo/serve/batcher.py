@@ -35,19 +35,10 @@ from typing import Any
 
 import torch
 
+from zoo.serve.errortable import Busy, TooSlow
+from zoo.serve.options import DEFAULTS
+
 log = logging.getLogger("zoo.serve")
-
-
-class Busy(Exception):
-    """The model's queue is full; the client should try again shortly."""
-
-    def __init__(self, model: str, limit: int) -> None:
-        super().__init__(f"{model}: {limit} requests are already waiting")
-        self.model, self.limit = model, limit
-
-
-class TooSlow(Exception):
-    """The request's answer did not come within its time limit."""
 
 
 @dataclass
@@ -73,18 +64,31 @@ class ModelWorker:
 
     name: str
     forward: Callable[[torch.Tensor], torch.Tensor]
-    max_batch: int = 32
-    max_latency: float = 0.005
-    max_queue: int = 64
+    max_batch: int = DEFAULTS.max_batch
+    max_latency: float = DEFAULTS.max_latency
+    max_queue: int = DEFAULTS.max_queue
     on_batch: Callable[[int], None] = lambda rows: None
-    arriving: int = 0  # requests for this model that have started and not yet ended (set by the app)
     jobs: queue.Queue[Job] = field(init=False)
     held: Job | None = field(default=None, init=False)  # taken from the queue but not fitting the last batch
 
     def __post_init__(self) -> None:
+        # Requests for this model that have started and not yet ended: counted on the event
+        # loop's thread, read on the worker's, so both go through the lock.
+        self._arriving = 0
+        self._arriving_lock = threading.Lock()
         self.jobs = queue.Queue(self.max_queue)
         self.thread = threading.Thread(target=self._loop, name=f"zoo-model-{self.name}", daemon=True)
         self.thread.start()
+
+    def arrive(self, count: int = 1) -> None:
+        """A request for this model has started (``count`` = -1: one has ended)."""
+        with self._arriving_lock:
+            self._arriving += count
+
+    def arriving(self) -> int:
+        """How many requests for this model are in progress, its queued jobs included."""
+        with self._arriving_lock:
+            return self._arriving
 
     def depth(self) -> int:
         return self.jobs.qsize() + (self.held is not None)
@@ -124,7 +128,7 @@ class ModelWorker:
                 job = self.jobs.get_nowait()
             except queue.Empty:
                 left = deadline - time.monotonic()
-                if left <= 0 or self.arriving <= len(batch):
+                if left <= 0 or self.arriving() <= len(batch):
                     break  # nothing more is on its way, or waited long enough
                 try:
                     job = self.jobs.get(timeout=min(left, 0.001))
@@ -196,4 +200,4 @@ async def answer(worker: ModelWorker, job: Job, timeout: float) -> Any:
         return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
     except asyncio.TimeoutError:
         future.cancel()
-        raise TooSlow() from None
+        raise TooSlow(timeout) from None

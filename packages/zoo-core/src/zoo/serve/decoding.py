@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from zoo.errors import UsageError, ZooError
-from zoo.serve.http import busy, too_slow
+from zoo.serve.errortable import Busy, TooSlow
 from zoo.serve.inputs import Decoded, image_bytes, label
 from zoo.serve.limits import MAX_INPUTS, MAX_REQUEST_PIXELS
 
@@ -92,9 +92,9 @@ async def decode_uploads(model: Any, inputs: Any, names: list[str | None], timeo
     try:
         return await POOL.decode(model.adapter, inputs, names, timeout)
     except DecodeBusy:
-        raise busy("picture decoding", POOL.waiting) from None
+        raise Busy("picture decoding", POOL.waiting) from None
     except DecodeTooSlow:
-        raise too_slow(timeout) from None
+        raise TooSlow(timeout) from None
 
 
 def _read_all(adapter: Any, inputs: list[Any], names: list[str | None], deadline: float) -> list[Decoded]:

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from zoo.serve.errortable import Forbidden, describe
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -79,11 +81,12 @@ class HostGuard:
             await self.app(scope, receive, send)
             return
         hint = "open the page at this server's own address, or start zoo serve with --allow-host NAME"
-        body = json.dumps({"error": problem, "hint": hint}).encode()
+        status, answer, _ = describe(Forbidden(problem, hint))
+        body = json.dumps(answer).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 403,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -1,10 +1,10 @@
 """What one request to ``zoo serve`` may cost, checked before any work, and JSON-safe answers.
 
-A request of a few kilobytes can ask for a lot: 64 inputs that each generate 2000
-characters, half a megabyte of text whose every position gets a distribution, or a
-small image file that declares millions of pixels. Each of those is refused here with
-the limit named, before a model runs. Answers and descriptions are made JSON-safe here
-too: a non-finite number becomes ``null`` and the result is marked ``"nonfinite": true``.
+A request of a few kilobytes can ask for a lot: 64 inputs that each ask a character
+model for thousands of new characters, half a megabyte of text whose every position gets
+a distribution, or a small image file that declares millions of pixels. Each of those is refused here with
+the limit named, before a model runs. Descriptions are checked JSON-safe here too
+(answers are made so by ``zoo.jsonout``).
 """
 
 from __future__ import annotations
@@ -13,42 +13,40 @@ import json
 from pathlib import Path
 from typing import Any
 
+from zoo.contracts.settings import MAX_SEED
 from zoo.errors import UsageError
-from zoo.jsonout import finite
 
 #: Largest request body accepted, in bytes (413 beyond; ``--max-body``).
 MAX_BODY = 2 * 1024 * 1024
 #: Most inputs in one request.
 MAX_INPUTS = 64
-#: Most characters one request may generate per input.
-MAX_GENERATE = 2000
 #: Longest text (or numbers written as text) one input may be, in characters.
 MAX_TEXT = 4000
 #: Most values in one input given as a JSON list of numbers.
 MAX_NUMBERS = 1024
-#: Characters one request may read or generate over all its inputs: each is a model step.
+#: Characters one request may read, plus the model steps its options add (``ModelAdapter.extra_steps``).
 MAX_CHARACTERS = 16_000
 #: Pixels one request's images may declare in total (four 4096 x 4096 pictures).
 MAX_REQUEST_PIXELS = 4 * 4096 * 4096
-#: Largest seed a generator accepts (torch takes unsigned 64-bit values).
-MAX_SEED = 2**63 - 1
 
 
-def check_texts(texts: list[str], options: dict[str, Any]) -> None:
-    """Refuse text inputs that are too long, or too much to read and generate in one request."""
+def check_texts(texts: list[str], extra_steps: int) -> None:
+    """Refuse text inputs that are too long, or too much to read and compute in one request.
+
+    ``extra_steps`` is what the model's adapter says the options add (characters to generate).
+    """
     for i, text in enumerate(texts):
         if len(text) > MAX_TEXT:
             raise UsageError(
                 f"input {i + 1} is {len(text):,} characters; the limit per input is {MAX_TEXT:,}",
                 hint="send a shorter text, or split it over several requests",
             )
-    generate = int(options.get("generate") or 0)
-    total = sum(len(text) for text in texts) + generate * len(texts)
+    total = sum(len(text) for text in texts) + extra_steps
     if total > MAX_CHARACTERS:
         raise UsageError(
             f"this request reads and generates {total:,} characters; the limit per request is "
-            f"{MAX_CHARACTERS:,} (input characters plus generate x inputs)",
-            hint="send fewer or shorter inputs, or a smaller generate",
+            f"{MAX_CHARACTERS:,} (input characters plus the model steps its options ask for)",
+            hint="send fewer or shorter inputs, or ask for fewer new characters",
         )
 
 
@@ -87,17 +85,6 @@ def check_seed(value: int) -> int:
     if not 0 <= value <= MAX_SEED:
         raise UsageError(f"option seed must be between 0 and 2**63 - 1, got {value}")
     return value
-
-
-def finite_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each result JSON-safe: non-finite numbers as null, flagged with ``"nonfinite": true``."""
-    out = []
-    for result in results:
-        clean, found = finite(result)  # how many became null: any is flagged
-        if found and isinstance(clean, dict):
-            clean["nonfinite"] = True
-        out.append(clean)
-    return out
 
 
 def json_safe(value: Any) -> bool:

@@ -14,14 +14,13 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import CheckpointError, UsageError, ZooError
 from zoo.serve.inputs import Decoded, as_text, label, short, without_paths, write_image
-from zoo.serve.limits import MAX_GENERATE, MAX_INPUTS, check_pixels, check_seed, check_texts, json_safe
+from zoo.serve.limits import MAX_INPUTS, check_pixels, check_seed, check_texts, json_safe
 
 log = logging.getLogger("zoo.serve")
 #: What ``zoo serve NAME=REF`` may call a model: it is a part of the model's URLs.
@@ -71,7 +70,7 @@ class Served:
     load_seconds: float = 0.0
     signature: Signature | None = None
     no_signature: str = ""  # why there is no /v2 signature, when there is none
-    forward: Callable[[Any], Any] | None = None  # the module /v2 runs
+    forward: Any = None  # the module /v2 runs (through ``infer``)
 
     def __post_init__(self) -> None:
         if not self.description:
@@ -115,7 +114,7 @@ class Served:
                     check_pixels([Path(p) for p in texts], labels)
                 else:
                     texts = [as_text(item, kind, labels[i]) for i, item in enumerate(inputs)]
-                    check_texts(texts, given)
+                    check_texts(texts, self.adapter.extra_steps(len(texts), given))
                 results = run_predict(self.loaded, texts, given, seed=seed)
             except ZooError as exc:
                 raise without_paths(exc, folder, labels) from None
@@ -127,8 +126,8 @@ class Served:
     def options(self, options: Any) -> tuple[dict[str, Any], int]:
         """The client's options that this model declares (none that read files), and the seed.
 
-        Types and bounds are checked by ``run_predict``; what serve adds is the refusal of
-        file options and its own bounds on what one request may cost.
+        Types and the declared bounds are checked here as ``run_predict`` checks them; what
+        serve adds is the refusal of file options (the cost of a request is ``check_texts``'s).
         """
         if options is None:
             options = {}
@@ -155,14 +154,19 @@ class Served:
         from zoo.contracts.options import typed_options
 
         typed = typed_options(given, allowed)  # typed here too: the cost checks read the numbers
-        if (typed.get("generate") or 0) > MAX_GENERATE:
-            raise UsageError(f"option generate is at most {MAX_GENERATE}, got {short(typed['generate'])}")
         return {k: typed[k] for k in given}, seed
+
+    def infer(self, x: Any) -> Any:
+        """``/v2``'s model step: the exported module on a batch of model inputs, as the predict path runs it."""
+        from zoo.contracts.pipeline import forward
+
+        return forward(self.forward, x)
 
     def _find_signature(self) -> None:
         """The input and output tensors of the exported module, from one pass over the example batch."""
         import torch
 
+        from zoo.contracts.pipeline import forward
         from zoo.plugins.meta import plugin_call
         from zoo.use.export import example_batch
 
@@ -173,9 +177,8 @@ class Served:
                 self.loaded.spec,
                 "export_module",
                 lambda: self.adapter.export_module(self.loaded.model, self.data_meta),
-            ).eval()
-            with torch.inference_mode():
-                output = module(example)
+            )
+            output = forward(module, example)
         except ZooError as exc:
             self.no_signature = exc.message
             return

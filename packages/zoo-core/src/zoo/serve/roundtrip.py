@@ -13,10 +13,11 @@ import base64
 from typing import Any
 
 from zoo.errors import UsageError, ZooError
+from zoo.serve.options import ServeOptions
 
-#: Port the in-process app believes it is on; the Host header must name it.
-PORT = 8000
-BASE = f"http://127.0.0.1:{PORT}"
+#: Where the in-process app believes it is (zoo serve's default address); the Host header must name it.
+OPTIONS = ServeOptions(max_latency=0.0)  # one request at a time: no batch to wait for
+BASE = f"http://{OPTIONS.host}:{OPTIONS.port}"
 
 
 class RoundTripError(ZooError):
@@ -37,7 +38,7 @@ def check_roundtrip(loaded: Any, name: str = "model") -> None:
     training = loaded.model.training
     try:
         served = {name: Served(name, loaded, adapter)}
-        app = create_app(served, port=PORT, max_latency=0.0)
+        app = create_app(served, OPTIONS)
         try:
             asyncio.run(_calls(httpx, app, served[name], adapter))
         finally:
@@ -82,8 +83,7 @@ async def _infer(client: Any, model: Any, adapter: Any, route: str) -> None:
     outputs = reply.get("outputs") if isinstance(reply, dict) else None
     if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], dict):
         raise RoundTripError(f"{route} answered no outputs: {str(reply)[:80]}")
-    with torch.inference_mode():
-        expected = model.forward(x)
+    expected = model.infer(x)
     got = outputs[0]
     if got.get("shape") != list(expected.shape):
         raise RoundTripError(f"{route} answered shape {got.get('shape')}, the model gives {list(expected.shape)}")

@@ -23,6 +23,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from zoo.errors import UsageError
+from zoo.serve.options import DEFAULTS
 
 #: Seconds a client has to send a request's headers once it connects (or after an answer).
 HEADER_TIMEOUT = 10.0
@@ -100,7 +101,7 @@ DRAIN_MARGIN = 5.0
 
 
 def run(
-    app: Any, sock: socket.socket, *, drain: float = 30.0, on_stop: Callable[[int], None] = lambda sig: None
+    app: Any, sock: socket.socket, *, drain: float = DEFAULTS.timeout, on_stop: Callable[[int], None] = lambda sig: None
 ) -> None:
     """Serve ``app`` on ``sock`` until SIGTERM or Ctrl-C, with zoo's connection limits.
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zoo.contracts.tasks import LOWER_IS_BETTER
+from zoo.contracts.tasks import metric_mode
 
 
 def _rss_mb_now() -> float | None:
@@ -35,9 +35,7 @@ def _peak_rss_mb() -> float | None:
 
 
 def _metric_mode(metric: str, main: tuple[str, str]) -> str:
-    if metric == main[0]:
-        return main[1]
-    return "min" if metric.endswith(LOWER_IS_BETTER) else "max"
+    return metric_mode(metric, main)
 
 
 def run_child(job: dict[str, Any]) -> dict[str, Any]:
@@ -47,35 +45,20 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
 
     import torch
 
-    from zoo.backend import resolve_device
-    from zoo.contracts.adapter import adapter_for
     from zoo.errors import DataError, NeedsDataError, ZooError
     from zoo.plugins.registry import get_registry
-    from zoo.training.plan import device_kind
     from zoo.training.trainer import train
 
     registry = get_registry()
-    spec = registry.model(job["model"])
-    backend, _ = resolve_device(job["device"], registry.devices)
-    recipe = spec.recipe(job["recipe"], device=device_kind(backend))
-    main = adapter_for(spec).main_metric
-    metric = recipe.target[0] if recipe.target else main[0]
-    result: dict[str, Any] = {
-        "device": backend.name,
-        "metric": metric,
-        "mode": _metric_mode(metric, main),
-        "target": recipe.target[1] if recipe.target else None,
-        "expected": list(recipe.expected) if recipe.expected else None,
-        "recipe_epochs": int(recipe.resolved()["epochs"]),
-    }
+    recipe, result = _recipe_row(registry, job)
     overrides: dict[str, Any] = {}
     if job.get("epochs"):
         overrides["epochs"] = int(job["epochs"])
     if job.get("steps"):
         batch = int(recipe.resolved()["batch_size"])
         train_cap = int(job["steps"]) * batch if batch > 0 else None
-        _cap_data(registry, spec.dataset, train_cap, int(job.get("val_samples") or 0) or None)
-    on_cuda = backend.name == "cuda"
+        _cap_data(registry, registry.model(job["model"]).dataset, train_cap, int(job.get("val_samples") or 0) or None)
+    on_cuda = result["device"] == "cuda"
     if on_cuda:
         torch.cuda.reset_peak_memory_stats()
     rss_before = _rss_mb_now() or _peak_rss_mb()
@@ -108,6 +91,27 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
         status="ok",
     )
     return result
+
+
+def _recipe_row(registry: Any, job: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The job's recipe for its device, and the start of its result row: metric, target, expected."""
+    from zoo.backend import resolve_device
+    from zoo.contracts.adapter import adapter_for
+    from zoo.training.plan import device_kind
+
+    spec = registry.model(job["model"])
+    backend, _ = resolve_device(job["device"], registry.devices)
+    recipe = spec.recipe(job["recipe"], device=device_kind(backend))
+    main = adapter_for(spec).main_metric
+    metric = recipe.target[0] if recipe.target else main[0]
+    return recipe, {
+        "device": backend.name,
+        "metric": metric,
+        "mode": _metric_mode(metric, main),
+        "target": recipe.target[1] if recipe.target else None,
+        "expected": list(recipe.expected) if recipe.expected else None,
+        "recipe_epochs": int(recipe.resolved()["epochs"]),
+    }
 
 
 def _cap_data(registry: Any, name: str, train: int | None, val: int | None) -> None:

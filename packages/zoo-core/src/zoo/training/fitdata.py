@@ -24,7 +24,7 @@ from zoo.contracts.tasks import task_for
 from zoo.errors import UsageError
 
 #: Which registered dataset reads a path given to zoo.fit: a folder of class folders, or a CSV by task.
-PATH_READERS = {"folder": "vision.mnist", "csv": "tabular.classifier", "csv-regression": "tabular.regressor"}
+PATH_READERS = {"folder": "vision.mnist", "table": "tabular.classifier", "table-regression": "tabular.regressor"}
 
 
 @dataclass
@@ -74,7 +74,7 @@ def _path_data(path: Path, task: str) -> FitData:
     if path.is_dir():
         name = PATH_READERS["folder"]
     elif path.is_file() and path.suffix.lower() in (".csv", ".gz"):
-        name = PATH_READERS["csv-regression" if task == "regression" else "csv"]
+        name = PATH_READERS["table-regression" if task == "regression" else "table"]
     else:
         raise UsageError(
             f"{path} is neither a folder of class folders nor a .csv file",

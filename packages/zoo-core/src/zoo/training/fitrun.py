@@ -12,31 +12,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from zoo.contracts import settings as run_settings
 from zoo.contracts.data import DataBundle, DataRequest, TensorSplit
+from zoo.contracts.evalmode import run_eval
 from zoo.contracts.options import suggest
-from zoo.contracts.spec import BASE_HPARAMS, DatasetSpec, ModelSpec, Recipe
+from zoo.contracts.spec import DatasetSpec, ModelSpec, Recipe
 from zoo.contracts.tasks import task_for
 from zoo.errors import UsageError
 from zoo.plugins.local import FIT, FIT_DISTRIBUTION, GivenModule, add_local, check_builder_ref
 from zoo.training.fitdata import FitData, first_inputs, fit_data
-from zoo.training.runconfig import SETTINGS, RunOptions
-
-#: Run options that name the model or its data, which zoo.fit takes as its own arguments.
-_NOT_KEYWORDS = {"model", "hparams", "data_options", "config"}
 
 
 def keywords() -> list[str]:
-    """Every keyword ``zoo.fit`` passes to the run: the run options and hyperparameters ``zoo train`` has."""
-    names = [f.name for f in fields(RunOptions)] + list(BASE_HPARAMS)
-    names += [k for k in SETTINGS if k not in _NOT_KEYWORDS]
-    return list(dict.fromkeys(names))
+    """Every keyword ``zoo.fit`` passes to the run: the settings ``zoo.train`` takes (``zoo.contracts.settings``)."""
+    return run_settings.keywords()
 
 
 def prepare(
@@ -119,19 +114,14 @@ def check_outputs(module: nn.Module, task: str, bundle: DataBundle) -> None:
     """Run two samples through the module and refuse, naming both shapes, outputs the task cannot use."""
     x, y = first_inputs(bundle.train, bundle.transform)
     device = next((t.device for t in (*module.parameters(), *module.buffers())), torch.device("cpu"))
-    was_training = module.training
-    module.eval()
     try:
-        with torch.no_grad():
-            outputs = module(x.to(device))
+        outputs = run_eval(module, x.to(device))
     except (RuntimeError, TypeError, ValueError, IndexError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UsageError(
             f"the module cannot take the inputs: it was given a batch of shape {tuple(x.shape)} and raised: {first}",
             hint="make the module's first layer fit one sample of the data",
         ) from None
-    finally:
-        module.train(was_training)
     if not isinstance(outputs, torch.Tensor):
         raise UsageError(f"the module returned a {type(outputs).__name__}; zoo.fit needs one tensor of outputs")
     labels = [s.y for s in (bundle.train, bundle.val) if isinstance(s, TensorSplit)] or [y]

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UsageError
-from zoo.files.runfolder import new_run_path, write_error
+from zoo.files.outpath import write_error
+from zoo.files.runfolder import FOLDS, new_run_path
 
-SUMMARY = "folds.json"
+SUMMARY = FOLDS
 
 
 def check_foldable(name: str) -> None:
@@ -62,8 +63,6 @@ def train_folds(
     with one line per finished fold. Returns the summary written to ``folds.json``:
     each fold's final and best value, their mean and (sample) standard deviation.
     """
-    from zoo.training.trainer import train
-
     if folds < 2:
         raise UsageError(f"--folds must be at least 2, got {folds}")
     for key in ("fold", "folds", "resume"):
@@ -77,42 +76,14 @@ def train_folds(
     metric = ""
     is_main = True
     for i in range(folds):
-        started = time.perf_counter()
-        run = train(name, fold=i, folds=folds, out=run_dir / f"fold-{i}", **train_kwargs)
-        is_main = run.is_main
-        if run.best is None or not run.history:
-            raise UsageError(f"fold {i} of {name} produced no validation metric")
-        metric = str(run.best["metric"])
-        final = run.history[-1].get(metric)
-        row: dict[str, Any] = {
-            "fold": i,
-            "value": float(final) if final is not None else math.nan,
-            "best": float(run.best["value"]),
-            "best_epoch": int(run.best["epoch"]),
-            "epochs": len(run.history),
-            "run_dir": f"fold-{i}",
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        row, metric, is_main = _one_fold(name, i, folds, run_dir, train_kwargs)
         rows.append(row)
         if report is not None and is_main:
             report(
                 f"fold {i + 1}/{folds}: {metric} {row['value']:.4f} (best {row['best']:.4f} at epoch "
                 f"{row['best_epoch']}): {run_dir / row['run_dir']}"
             )
-    mean, std = _mean_std([r["value"] for r in rows])
-    best_mean, best_std = _mean_std([r["best"] for r in rows])
-    summary: dict[str, Any] = {
-        "model": name,
-        "folds": folds,
-        "metric": metric,
-        "mean": mean,
-        "std": std,
-        "best_mean": best_mean,
-        "best_std": best_std,
-        "per_fold": rows,
-        "seed": int(train_kwargs.get("seed") or 0),
-        "note": "value: final epoch of each fold; best: its best epoch; std: sample standard deviation",
-    }
+    summary = _summary(name, folds, metric, rows, int(train_kwargs.get("seed") or 0))
     if is_main:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -121,3 +92,45 @@ def train_folds(
             raise write_error(run_dir / SUMMARY, exc) from None
     summary["run_dir"] = str(run_dir)
     return summary
+
+
+def _one_fold(
+    name: str, i: int, folds: int, run_dir: Path, train_kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], str, bool]:
+    """Train fold ``i`` into ``run_dir/fold-<i>``; its summary row, the metric's name, and whether rank 0."""
+    from zoo.training.trainer import train
+
+    started = time.perf_counter()
+    run = train(name, fold=i, folds=folds, out=run_dir / f"fold-{i}", **train_kwargs)
+    if run.best is None or not run.history:
+        raise UsageError(f"fold {i} of {name} produced no validation metric")
+    metric = str(run.best["metric"])
+    final = run.history[-1].get(metric)
+    row: dict[str, Any] = {
+        "fold": i,
+        "value": float(final) if final is not None else math.nan,
+        "best": float(run.best["value"]),
+        "best_epoch": int(run.best["epoch"]),
+        "epochs": len(run.history),
+        "run_dir": f"fold-{i}",
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return row, metric, run.is_main
+
+
+def _summary(name: str, folds: int, metric: str, rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """What ``folds.json`` holds: each fold's row, and the mean and spread of the final and best values."""
+    mean, std = _mean_std([r["value"] for r in rows])
+    best_mean, best_std = _mean_std([r["best"] for r in rows])
+    return {
+        "model": name,
+        "folds": folds,
+        "metric": metric,
+        "mean": mean,
+        "std": std,
+        "best_mean": best_mean,
+        "best_std": best_std,
+        "per_fold": rows,
+        "seed": seed,
+        "note": "value: final epoch of each fold; best: its best epoch; std: sample standard deviation",
+    }

@@ -17,12 +17,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from zoo.contracts import settings
 from zoo.errors import UsageError
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("none", "cosine", "onecycle")
-#: The largest number of epochs or batch size zoo accepts; larger is a typo or an attack.
-MAX_COUNT = 10**9
+#: The largest number of epochs or batch size zoo accepts (``zoo.contracts.settings``).
+MAX_COUNT = settings.MAX_COUNT
 #: ``min_steps`` raises the epochs to at most this many passes over the data, or to
 #: SMALL_DATA_SAMPLES samples seen when that is more: on 1,000 pictures the vision recipes'
 #: 800 steps were 200 passes (5-11 minutes on 2 cores) for no better held-out accuracy than
@@ -32,37 +31,35 @@ SMALL_DATA_PASSES = 20
 SMALL_DATA_SAMPLES = 20_000
 
 
-def _int(name: str, value: Any, low: int, high: int = MAX_COUNT) -> int:
+def _checked(name: str, value: Any) -> Any:
+    """``value`` read as the declared setting ``name`` reads it, and range-checked by its declaration."""
+    declared = settings.setting(name)
+    if declared.kind == "int":
+        value = _whole(declared.flag, value)
+    elif declared.kind == "float":
+        value = _number(declared.flag, value)
+    return declared.check(value)
+
+
+def _whole(flag: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise UsageError(f"{name} must be a whole number, got {value!r}")
+        raise UsageError(f"{flag} must be a whole number, got {value!r}")
     try:
         number = int(value) if not isinstance(value, float) or value.is_integer() else None
     except (TypeError, ValueError):
         number = None
     if number is None:
-        raise UsageError(f"{name} must be a whole number, got {value!r}")
-    if not low <= number <= high:
-        raise UsageError(f"{name} must be between {low} and {high}, got {number}")
+        raise UsageError(f"{flag} must be a whole number, got {value!r}")
     return number
 
 
-def _float(name: str, value: Any, low: float, positive: bool = False) -> float:
+def _number(flag: str, value: Any) -> float:
     if isinstance(value, bool):
-        raise UsageError(f"{name} must be a number, got {value!r}")
+        raise UsageError(f"{flag} must be a number, got {value!r}")
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
-        raise UsageError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or number < low or (positive and number <= low):
-        bound = f"above {low:g}" if positive else f"at least {low:g}"
-        raise UsageError(f"{name} must be a finite number {bound}, got {value!r}")
-    return number
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise UsageError(f"unknown {name[2:]} {value!r}", hint=f"choose from {', '.join(choices)}")
-    return str(value)
+        raise UsageError(f"{flag} must be a number, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -92,18 +89,8 @@ class HParams:
         method = values["method"]
         if not isinstance(method, str) or not method:
             raise UsageError(f"--method must be a name, got {method!r}")
-        return cls(
-            epochs=_int("--epochs", values["epochs"], 1),
-            batch_size=_int("--batch-size", values["batch_size"], 0),
-            lr=_float("--lr", values["lr"], 0.0, positive=True),
-            optimizer=_choice("--optimizer", values["optimizer"], OPTIMIZERS),
-            momentum=_float("--momentum", values["momentum"], 0.0),
-            weight_decay=_float("--weight-decay", values["weight_decay"], 0.0),
-            schedule=_choice("--schedule", values["schedule"], SCHEDULES),
-            method=method,
-            min_steps=_int("--min-steps", values.get("min_steps", 0), 0),
-            extra={k: v for k, v in values.items() if k not in known},
-        )
+        typed = {k: _checked(k, values.get(k, 0)) for k in known if k != "method"}
+        return cls(**typed, method=method, extra={k: v for k, v in values.items() if k not in known})
 
     def as_dict(self) -> dict[str, Any]:
         """The flat mapping plugins' strategies read (``ctx.hparams["grid_step"]``)."""
@@ -145,5 +132,5 @@ def raise_limit(samples: int) -> int:
 
 
 def check_seed(seed: Any) -> int:
-    """A seed torch accepts: a whole number in [0, 2**63)."""
-    return _int("--seed", seed, 0, 2**63 - 1)
+    """A seed torch accepts: a whole number in [0, 2**63) (``settings.MAX_SEED``)."""
+    return int(_checked("seed", seed))

@@ -1,4 +1,4 @@
-"""Models from the user's own code, back into zoo: ``zoo.save``, and ``zoo.create`` from weights for another head.
+"""Models from the user's own code, back into zoo: ``zoo.save`` and the checks it makes.
 
 A module trained in a plain PyTorch loop becomes a checkpoint like any zoo wrote, so
 ``zoo predict``, ``eval``, ``export``, ``serve`` and ``zoo.load`` take it; the module is
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,11 +25,10 @@ from zoo.errors import UsageError
 from zoo.files.buildlimit import BUILD_LIMIT, BuildLimitError, bounded_build
 from zoo.files.checkpoint import base_metadata, load_checkpoint, save_checkpoint
 from zoo.files.outpath import check_output
-from zoo.files.weights import looks_like_path, open_weights
+from zoo.plugins.factory import check_config_keys, model_config
 from zoo.plugins.local import FIT, FIT_DISTRIBUTION, builder_defaults, check_builder_ref
 from zoo.plugins.meta import check_plugin_metadata
-from zoo.plugins.registry import build_model, check_config_keys, get_registry, model_config
-from zoo.training.finetune import transfer
+from zoo.plugins.registry import get_registry
 from zoo.version import __version__
 
 SUFFIX = ".safetensors"
@@ -39,12 +37,13 @@ SUFFIX = ".safetensors"
 def save_model(
     model: nn.Module,
     path: str | Path,
-    name: str | None = None,
-    config: Mapping[str, Any] | None = None,
-    data_meta: Mapping[str, Any] | None = None,
-    classes: Sequence[str] | None = None,
-    builder: str | None = None,
-    task: str | None = None,
+    *,
+    name: str | None,
+    config: Mapping[str, Any] | None,
+    data_meta: Mapping[str, Any] | None,
+    classes: Sequence[str] | None,
+    builder: str | None,
+    task: str | None,
 ) -> Path:
     """Write ``model`` as a self-describing zoo checkpoint of model ``name`` and return its path.
 
@@ -190,33 +189,3 @@ def _check_fits(spec: ModelSpec, config: dict[str, Any], module: nn.Module) -> N
                 else f"zoo.create({spec.full_name!r}, ...) builds one"
             ),
         )
-
-
-def create_from_weights(spec: ModelSpec, weights: str | Path, overrides: dict[str, Any]) -> nn.Module:
-    """The model with trained ``weights`` (a tag, a file or a run), rebuilt with ``overrides``.
-
-    Without overrides it is the checkpoint's own model. With them (``num_classes=5``) the
-    model is built from the weights' config plus the overrides, every tensor whose name and
-    shape fit is copied and the rest (the new head) keeps its fresh initialisation, said on
-    stderr in one line.
-    """
-    ref = str(weights) if looks_like_path(weights) else f"{spec.full_name}:{weights}"
-    loaded = open_weights(Path(weights) if isinstance(weights, Path) else ref)
-    if loaded.spec.full_name != spec.full_name:
-        raise UsageError(f"{ref} holds weights of {loaded.spec.full_name}, not {spec.full_name}")
-    config = {**dict(loaded.metadata.get("config", {})), **overrides}
-    if not overrides:
-        remember_made(loaded.model, spec.full_name, config)
-        return loaded.model
-    check_config_keys(spec, overrides)
-    model = build_model(spec, config)
-    moved = transfer(model, loaded.model.state_dict(), what=f"the weights {ref}")
-    if moved.fresh:
-        sys.stderr.write(f"note: {spec.full_name} from {ref}: {moved.describe()}\n")
-    remember_made(model, spec.full_name, config)
-    return model.eval()
-
-
-def remember_made(model: nn.Module, name: str, config: Mapping[str, Any]) -> None:
-    """Mark a module from ``zoo.create`` with its model and config, so ``zoo.save`` needs neither again."""
-    model.__dict__["_zoo_made"] = (name, dict(config))

@@ -161,11 +161,14 @@ class Reporter:
             if self.stream is None or self.stream is sys.stdout:
                 silence_stdout()
 
-    def header(self, plan: Plan, device: torch.device, bundle: DataBundle, world: int, optimizer: bool) -> None:
+    def header(
+        self, plan: Plan, run_dir: Path, device: torch.device, bundle: DataBundle, world: int, optimizer: bool
+    ) -> None:
+        """The run's first lines: what trains where, on which data, into which folder."""
         h = plan.hparams
         self.model_task = plan.spec.task
-        if self.enabled and plan.run_dir is not None:
-            self.tensorboard = TensorBoardLog(plan.run_dir)
+        if self.enabled:
+            self.tensorboard = TensorBoardLog(run_dir)
         where = f"{device}" + (f" x {world} processes" if world > 1 else "")
         epochs = f"{h.epochs} epoch" + ("s" if h.epochs != 1 else "")
         how = f", {h.optimizer} lr {h.lr:g}" if optimizer else ""
@@ -180,7 +183,7 @@ class Reporter:
             self._print(f"starting from weights {plan.weights}")
         if bundle.description:
             self._print(f"data: {bundle.description}")
-        if plan.epochs_note:  # a decision the trainer made from the data's size
+        if plan.epochs_note:  # a decision the plan made from the data's size (Plan.for_data)
             self._print(plan.epochs_note)
         if bundle.val is None:
             metric, _ = task_for(plan.spec.task).main_metric
@@ -189,10 +192,10 @@ class Reporter:
             self._print(
                 f"note: the data set is too small to hold samples out: the {shown} below {verb} on the training data"
             )
-        self._print(f"run folder: {plan.run_dir}")
+        self._print(f"run folder: {run_dir}")
         if plan.resume is not None:
             self._print(
-                f"resuming from {plan.run_dir}/last.safetensors: epoch {plan.resume['epoch']}, "
+                f"resuming from {run_dir}/last.safetensors: epoch {plan.resume['epoch']}, "
                 f"step {plan.resume.get('step', 0)}"
             )
 

@@ -1,14 +1,13 @@
 """The options of a run and the schema of its configuration file (``zoo train --config FILE``).
 
-``RunOptions`` is the one type for how to run a model (seed, device, folders,
-precision, weights...): ``zoo.train``, ``zoo train`` and the plan all pass it, and
-``SETTINGS`` is what a plan writes back (``Plan.settings``) into ``config.json``,
-``--print-config`` and what ``--config`` and ``--resume`` read. Reading one applies
-the typing rules of ``--KEY VALUE`` on the command line (``zoo.contracts.options.check_typed``):
-whole numbers where a default is an int, true/false for flags, finite numbers, text
-where text is expected. Every key must be
-known: a misspelt key is refused with the same suggestion the command line gives.
-Every problem is one UsageError naming the file and the key. No torch.
+Both are read from the declared settings (``zoo.contracts.settings``). ``RunOptions`` is
+the one type for how to run a model (seed, device, folders, precision, weights...):
+``zoo.train``, ``zoo train`` and the plan all pass it. ``config_keys()`` is what a plan
+writes back (``Plan.settings``) into ``config.json`` and ``--print-config``, and what
+``--config`` and ``--resume`` read. Reading one applies the typing rules of ``--KEY VALUE``
+on the command line (``zoo.contracts.options.check_typed``) and the declared bounds. Every
+key must be known: a misspelt key is refused with the same suggestion the command line
+gives. Every problem is one UsageError naming the file and the key. No torch.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from zoo.contracts.metadata import PRECISIONS
+from zoo.contracts import settings
 from zoo.contracts.options import TypeMismatch, check_typed, suggest
 from zoo.contracts.spec import BASE_HPARAMS, DatasetSpec, ModelSpec
 from zoo.errors import UsageError
@@ -28,7 +27,11 @@ from zoo.training.hparams import HParams
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run a model, apart from its recipe, data and builder keys (``--KEY VALUE``)."""
+    """How to run a model, apart from its recipe, data and builder keys (``--KEY VALUE``).
+
+    The fields are the ``run`` settings of ``zoo.contracts.settings`` (their help, bounds and
+    defaults live there); a declared run setting without a field of its own rides in ``more``.
+    """
 
     seed: int | None = None
     device: str = "auto"
@@ -39,57 +42,104 @@ class RunOptions:
     deterministic: bool = False
     quiet: bool = False
     download: bool = True
-    #: A checkpoint, a run folder, NAME[:TAG], or just a tag (``default``) of the model's published weights.
     weights: str | None = None
-    #: Save ``last`` every N epochs (0: only at the end and on interrupt); None: every few seconds.
     save_every: int | None = None
-    #: Stop when the main validation metric has not improved for N epochs (0: never);
-    #: None: never, or on ``resume`` the run's own setting.
     early_stop: int | None = None
-    #: torch CPU threads while the run trains; None: zoo's choice (``threads.choose_threads``).
     threads: int | None = None
+    more: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key, value in self.more.items():  # the fields are checked where they are used (the plan)
+            settings.setting(key).check(value)
 
     def with_keywords(self, keywords: dict[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
-        """These options updated by the keywords that name one, and the other keywords (``--KEY VALUE``)."""
-        names = {f.name for f in fields(RunOptions)}
-        mine = {k: v for k, v in keywords.items() if k in names}
-        return replace(self, **mine), {k: v for k, v in keywords.items() if k not in names}
+        """These options updated by the keywords that name a run setting, and the other keywords (``--KEY VALUE``)."""
+        own = {f.name for f in fields(RunOptions)}
+        run = set(settings.names(settings.named("run")))
+        mine = {k: v for k, v in keywords.items() if k in own}
+        more = {**self.more, **dict(mine.pop("more", None) or {})}
+        more.update({k: v for k, v in keywords.items() if k in run - own})
+        rest = {k: v for k, v in keywords.items() if k not in own | run}
+        return replace(self, **mine, more=more), rest
+
+    def value(self, name: str) -> Any:
+        """A run setting by name, with or without a field of its own (its declared default when not given)."""
+        if name in self.more:
+            return self.more[name]
+        return getattr(self, name) if name != "more" and hasattr(self, name) else settings.setting(name).default
+
+
+def own_fields() -> set[str]:
+    """The run settings with a ``RunOptions`` field of their own."""
+    return {f.name for f in fields(RunOptions)} - {"more"}
+
+
+def plan_values(plan: Any) -> dict[str, Any]:
+    """The run settings a plan writes (``config="setting"``), from its own fields or ``plan.more``."""
+    return {
+        s.name: getattr(plan, s.name) if s.name in own_fields() else plan.more.get(s.name, s.default)
+        for s in settings.named("run", config="setting")
+    }
+
+
+def checkpoint_values(plan: Any) -> dict[str, Any]:
+    """The run settings a checkpoint's metadata carries (declared ``checkpoint=True``)."""
+    values = plan_values(plan)
+    return {s.name: values[s.name] for s in settings.named("run", checkpoint=True)}
+
+
+def saved_more(own: Mapping[str, Any]) -> dict[str, Any]:
+    """From a run's config.json, the values of declared run settings that have no ``RunOptions`` field."""
+    return {
+        s.name: own[s.name]
+        for s in settings.named("run", config="setting")
+        if s.name not in own_fields() and s.name in own
+    }
+
+
+def resumed_more(saved: Mapping[str, Any], options: RunOptions) -> dict[str, Any]:
+    """A resumed run's other settings: its own, replaced by those given now that may change on resume."""
+    changed = {k: v for k, v in options.more.items() if settings.setting(k).on_resume == "change"}
+    return {**saved, **changed}
+
+
+def refused_on_resume(options: RunOptions) -> list[str]:
+    """The flags given with ``--resume`` of settings a resumed run keeps (``on_resume="keep"``)."""
+    return settings.refused_on_resume({s.name: options.value(s.name) for s in settings.named("run")})
 
 
 WHAT = "a run configuration (a run's config.json, or zoo train --print-config output)"
+_KINDS: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool, "path": str}
 
-#: Keys a configuration sets, with the type each value must have (None: may be null).
-SETTINGS: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "recipe": (str, type(None)),
-    "hparams": (dict,),
-    "data_options": (dict,),
-    "config": (dict,),
-    "seed": (int, type(None)),
-    "precision": (str, type(None)),
-    "deterministic": (bool,),
-    "weights": (str, type(None)),
-    "save_every": (int, type(None)),
-    "early_stop": (int, type(None)),
-}
-#: Keys a run writes into its config.json that say what happened, not what to do:
-#: read back, they are ignored. ``data_dir`` is where this machine keeps the data
-#: (used by ``--resume`` of that same run only); ``data_config`` holds the builder
-#: arguments the data decided (``in_features``), which the data decides again;
-#: ``epochs_note`` says why the epochs were raised (``hparams.epochs`` holds the result).
-#: ``weights_transfer`` says which tensors of ``weights`` were re-initialised for new layer sizes.
-#: ``threads`` is the torch CPU thread count the run used (given, or zoo's choice).
-INFORMATIONAL = (
-    "data_source",
-    "data_config",
-    "data_dir",
-    "device",
-    "world_size",
-    "versions",
-    "epochs_note",
-    "weights_transfer",
-    "threads",
-)
+
+def _kinds(declared: settings.Setting) -> tuple[type, ...]:
+    kind = _KINDS[declared.kind]
+    return (kind,) if declared.default is not None else (kind, type(None))
+
+
+def config_keys() -> dict[str, tuple[type, ...]]:
+    """Keys a configuration sets, with the type each value must have (None: may be null): the plan's
+    own keys, then every setting ``zoo.contracts.settings`` marks ``config="setting"``."""
+    return {
+        "model": (str,),
+        **{s.name: _kinds(s) for s in settings.named("recipe", config="setting")},
+        "hparams": (dict,),
+        "data_options": (dict,),
+        "config": (dict,),
+        **{s.name: _kinds(s) for s in settings.named("run", config="setting")},
+    }
+
+
+def informational() -> tuple[str, ...]:
+    """Keys a run writes into its config.json that say what happened, not what to do: read back, they
+    are ignored (``settings.RECORDS``, and the settings marked ``config="info"``: ``data_dir`` is where
+    this machine keeps the data, used by ``--resume`` of that same run only)."""
+    return (*settings.RECORDS, *settings.names(settings.named(config="info")))
+
+
+#: ``config_keys()`` and ``informational()`` of the declared settings, for readers that want constants.
+SETTINGS = config_keys()
+INFORMATIONAL = informational()
 
 _TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", dict: "an object", type(None): "null"}
 
@@ -183,39 +233,33 @@ def check_config(data: Any, path: str | Path) -> RunConfig:
     if not isinstance(data.get("model"), str) or not data.get("model"):
         raise UsageError(f"{path}: 'model' must name the model to train", hint='e.g. "model": "tabular.linear"')
     config = RunConfig(path, str(data["model"]))
+    keys, informed = config_keys(), informational()
     for key, value in data.items():
-        if key in INFORMATIONAL:
+        if key in informed:
             continue
-        if key not in SETTINGS:
-            hint = suggest(key, [*SETTINGS, *INFORMATIONAL], repr)
+        if key not in keys:
+            hint = suggest(key, [*keys, *informed], repr)
             raise config.error(key, "is not a key of a run configuration", hint=hint)
-        kinds = SETTINGS[key]
+        kinds = keys[key]
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             wanted = " or ".join(_TYPE_NAMES[k] for k in kinds)
             raise config.error(key, f"must be {wanted}, got {_short(value)}")
         config.values[key] = value
-    precision = config.values.get("precision")
-    if precision is not None and precision not in PRECISIONS:
-        raise config.error("precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    for key in ("seed", "save_every", "early_stop"):
-        value = config.values.get(key)
-        if value is not None and not 0 <= value < 2**63:
-            raise config.error(key, f"must be between 0 and {2**63 - 1}, got {value}")
+    for declared in settings.named(config="setting"):
+        problem = declared.problem(config.values.get(declared.name))
+        if problem is not None:
+            raise config.error(declared.name, problem)
     return config
 
 
 def check_save_every(value: Any, where: str = "--save-every") -> int | None:
-    """None, 0 or a whole number of epochs; anything else is a UsageError naming ``where``."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise UsageError(f"{where} must be 0 or a positive number of epochs, got {value!r}")
-    return value
+    """None, 0 (only at the end) or a whole number of epochs; anything else is a UsageError naming ``where``."""
+    return settings.setting("save_every").check(value, where)
 
 
 def check_early_stop(value: Any, where: str = "--early-stop") -> int | None:
     """None, 0 (off) or a patience in epochs; anything else is a UsageError naming ``where``."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise UsageError(f"{where} must be 0 (off) or a patience of 1 epoch or more, got {value!r}")
-    return value
+    return settings.setting("early_stop").check(value, where)
 
 
 def read_config_file(path: str | Path) -> RunConfig:

@@ -9,14 +9,15 @@ training, and always at the end, on interrupt and when a run diverges.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from zoo.contracts.tasks import is_better
 from zoo.files.checkpoint import base_metadata, save_checkpoint
-from zoo.files.runfolder import RunFolder, clean
+from zoo.files.runfolder import RunFolder
+from zoo.jsonout import nulled
 from zoo.training.distributed import DistEnv
 from zoo.training.plan import Plan
 from zoo.training.setup import Setup
@@ -34,7 +35,7 @@ def improves(record: dict[str, Any], best: dict[str, Any] | None, key: str, mode
     if best is None:
         return True
     if value != best["value"]:
-        return bool(value < best["value"] if mode == "min" else value > best["value"])
+        return is_better(value, best["value"], mode)
     loss, best_loss = record.get("val_loss"), best.get("loss")
     return loss is not None and best_loss is not None and loss < best_loss
 
@@ -42,10 +43,10 @@ def improves(record: dict[str, Any], best: dict[str, Any] | None, key: str, mode
 class SavePoints:
     """Writes a run's checkpoints: the save schedule, the best weights waiting for the next save point."""
 
-    def __init__(self, plan: Plan, parts: Setup, dist: DistEnv) -> None:
+    def __init__(self, plan: Plan, parts: Setup, dist: DistEnv, folder: RunFolder) -> None:
         self.plan, self.parts, self.dist = plan, parts, dist
         self.every = plan.save_every
-        self.folder = RunFolder(plan.run_dir or Path("."))  # the trainer sets the run's own once it has one
+        self.folder = folder
         self.pending_best: tuple[int, dict[str, Any], int, dict[str, torch.Tensor]] | None = None
 
     def due(self, epochs_done: int, last_save: float) -> bool:
@@ -72,7 +73,7 @@ class SavePoints:
         meta.update(
             epoch=epoch,
             step=step,
-            metrics=clean(record or (history[-1] if history else {})),
+            metrics=nulled(record or (history[-1] if history else {})),
             data_meta=p.bundle.meta,
             device=str(p.device),
             world_size=self.dist.world_size,
@@ -88,8 +89,11 @@ class SavePoints:
             save_checkpoint(self.folder.best, state, meta, durable=durable)
         self.pending_best = None
 
-    def save(self, progress: TrainProgress, durable: bool) -> None:
-        """Write last (resumable) and any better weights kept since the previous save point."""
+    def save(self, progress: TrainProgress, durable: bool) -> float:
+        """Write last (resumable) and any better weights kept since the previous save point.
+
+        Returns when (``time.monotonic()``) the save ended, for the owner of ``progress`` to keep.
+        """
         self.flush_best(progress.history, durable)
         if self.dist.is_main:
             meta = self.metadata(progress.epochs_done, None, progress.global_step, progress.history)
@@ -98,4 +102,4 @@ class SavePoints:
             meta.update(optimization)
             meta.update(progress.to_meta())
             save_checkpoint(self.folder.last, p.module, meta, tensors, durable=durable)
-        progress.last_save = time.monotonic()
+        return time.monotonic()

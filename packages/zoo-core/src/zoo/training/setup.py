@@ -23,11 +23,10 @@ from zoo.contracts.data import DataBundle, DataRequest
 from zoo.contracts.spec import resolve
 from zoo.contracts.tasks import task_for
 from zoo.errors import CheckpointError, UsageError
-from zoo.plugins.registry import build_model
+from zoo.plugins.factory import build as build_model
 from zoo.training.distributed import DistEnv
 from zoo.training.finetune import transfer
 from zoo.training.hostmem import keep_freed_memory
-from zoo.training.hparams import reach_min_steps
 from zoo.training.optim import make_optimizer
 from zoo.training.plan import Plan
 from zoo.use.batching import plan_batches, to_device
@@ -43,6 +42,8 @@ HEAD_KEYS = ("num_classes",)
 class Setup:
     """What ``build`` made: the pieces an epoch uses."""
 
+    #: The plan for this data (``Plan.for_data``): the one the trainer runs.
+    plan: Plan
     device: torch.device
     autocast_dtype: torch.dtype | None
     bundle: DataBundle
@@ -92,19 +93,17 @@ class Setup:
 
     def resolved_config(self, plan: Plan, world_size: int) -> dict[str, Any]:
         """Everything that decides this run, for ``config.json``: the plan's settings and what was found."""
-        settings = plan.settings()
+        # Every setting the plan writes (runconfig.SETTINGS), then what this machine and the data decided.
         config = {
-            **{k: settings[k] for k in ("model", "recipe", "hparams", "data_options")},
-            "data_source": plan.data_source(),
+            **plan.settings(),
             "config": self.config,
+            "data_source": plan.data_source(),
             # Builder arguments the data decided (runconfig.INFORMATIONAL): --config lets the data decide again.
             "data_config": {
                 k: v for k, v in self.bundle.config.items() if k not in plan.config and self.config.get(k) == v
             },
-            **{k: settings[k] for k in ("seed", "precision", "deterministic")},
             "device": str(self.device),
             "world_size": world_size,
-            **{k: settings[k] for k in ("weights", "save_every", "early_stop")},
             # Local to this machine, like the data options' paths: config.json is never shared in a checkpoint.
             "data_dir": None if plan.given_data_dir is None else str(plan.given_data_dir),
             "versions": {
@@ -126,41 +125,21 @@ def steps_per_epoch(plan: Plan, samples: int, world_size: int) -> int:
 
 
 def build(plan: Plan, dist: DistEnv) -> Setup:
-    """Data, model, device and optimizer for ``plan``; every check that can fail comes before the process group."""
-    backend = plan.backend
-    device = backend.torch_device(dist.local_rank if dist.enabled and backend.name != "cpu" else plan.device_index)
-    if device.type == "cpu":
-        keep_freed_memory()  # activations are reused every step: keep them off the page-fault path
-    if plan.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-    elif backend.name == "cuda":
-        torch.backends.cudnn.benchmark = True
-    torch.manual_seed(plan.seed)
-    loader = resolve(plan.dataset.loader)
-    request = DataRequest(dict(plan.data_options), plan.data_dir, plan.seed, plan.download)
-    bundle: DataBundle = loader(request)
-    dist.check_data(len(bundle.train))
-    size = plan.hparams.batch_size
-    if dist.enabled and 0 < size < dist.world_size:
-        raise UsageError(
-            f"a batch of {size} cannot be shared by {dist.world_size} processes (the batch size is global)",
-            hint=f"use --batch-size {dist.world_size} or more, or --batch-size 0 for the full batch",
-        )
-    spec = plan.spec
-    adapter = adapter_for(spec)
+    """Data, model, device and optimizer for ``plan``; every check that can fail comes before the process group.
+
+    ``Setup.plan`` is the plan for this data (``Plan.for_data``: ``min_steps`` may raise the epochs).
+    """
+    device = _prepare_device(plan, dist)
+    bundle = _load_data(plan, dist)
+    adapter = adapter_for(plan.spec)
     strategies = adapter.strategies()
     method = plan.hparams.method
     if method not in strategies:
-        raise UsageError(
-            f"{spec.full_name} has no fitting method {method!r}", hint=f"methods: {', '.join(sorted(strategies))}"
-        )
+        hint = f"methods: {', '.join(sorted(strategies))}"
+        raise UsageError(f"{plan.spec.full_name} has no fitting method {method!r}", hint=hint)
     steps = steps_per_epoch(plan, len(bundle.train), dist.world_size)
-    if plan.resume is None and not plan.epochs_given and method not in adapter.optimizer_free:
-        # Small data: the recipe's min_steps raises the epochs before the schedule is laid out.
-        plan.hparams, plan.epochs_note = reach_min_steps(plan.hparams, steps, len(bundle.train))
-    config = {**dict(spec.config), **bundle.config, **plan.config}
+    plan = plan.for_data(steps, len(bundle.train), method in adapter.optimizer_free)
+    config = {**dict(plan.spec.config), **bundle.config, **plan.config}
     if plan.resume is not None:
         config = dict(plan.resume["config"])
     loaded = _open_weights(plan) if plan.weights is not None and plan.resume is None else None
@@ -168,9 +147,9 @@ def build(plan: Plan, dist: DistEnv) -> Setup:
         config = _weights_config(plan, dict(loaded.metadata["config"]), config, set(bundle.config))
     _check_classes(config, bundle, plan.spec.full_name)
     adapter.check(plan.hparams.as_dict(), config)
-    dist.init(backend)  # after every check that can fail the same way on all ranks
+    dist.init(plan.backend)  # after every check that can fail the same way on all ranks
     torch.manual_seed(plan.seed)
-    module: nn.Module = build_model(spec, config)
+    module: nn.Module = build_model(plan.spec, config)
     moved = None
     if loaded is not None:
         moved = transfer(module, loaded.model.state_dict(), what=f"the weights {plan.weights}")
@@ -183,19 +162,9 @@ def build(plan: Plan, dist: DistEnv) -> Setup:
 
         model = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
     autocast_dtype = AUTOCAST[plan.precision]
-    optimizer: torch.optim.Optimizer | None = None
-    scheduler: Any = None
-    scaler: Any = None
+    optimizer, scheduler, scaler = (None, None, None)
     if method not in adapter.optimizer_free:
-        h = plan.hparams
-        optimizer = make_optimizer(h.optimizer, module.parameters(), h.lr, h.momentum, h.weight_decay)
-        total = max(steps * h.epochs, 1)
-        if h.schedule == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-        elif h.schedule == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=h.lr, total_steps=total)
-        if autocast_dtype == torch.float16 and device.type == "cuda":
-            scaler = torch.amp.GradScaler("cuda")
+        optimizer, scheduler, scaler = _optimization(plan, module, steps, device, autocast_dtype)
     return Setup(
         device=device,
         autocast_dtype=autocast_dtype,
@@ -209,9 +178,57 @@ def build(plan: Plan, dist: DistEnv) -> Setup:
         optimizer=optimizer,
         scheduler=scheduler,
         scaler=scaler,
-        warnings=_data_warnings(spec.task, bundle),
+        warnings=_data_warnings(plan.spec.task, bundle),
         weights_transfer=moved.describe() if moved is not None and moved.fresh else None,
+        plan=plan,
     )
+
+
+def _prepare_device(plan: Plan, dist: DistEnv) -> torch.device:
+    """This process's device, with the determinism and allocator settings the run asks for."""
+    backend = plan.backend
+    device = backend.torch_device(dist.local_rank if dist.enabled and backend.name != "cpu" else plan.device_index)
+    if device.type == "cpu":
+        keep_freed_memory()  # activations are reused every step: keep them off the page-fault path
+    if plan.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif backend.name == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+def _load_data(plan: Plan, dist: DistEnv) -> DataBundle:
+    """The run's data, refused when the processes cannot share it or its batch."""
+    torch.manual_seed(plan.seed)
+    loader = resolve(plan.dataset.loader)
+    request = DataRequest(dict(plan.data_options), plan.data_dir, plan.seed, plan.download)
+    bundle: DataBundle = loader(request)
+    dist.check_data(len(bundle.train))
+    size = plan.hparams.batch_size
+    if dist.enabled and 0 < size < dist.world_size:
+        raise UsageError(
+            f"a batch of {size} cannot be shared by {dist.world_size} processes (the batch size is global)",
+            hint=f"use --batch-size {dist.world_size} or more, or --batch-size 0 for the full batch",
+        )
+    return bundle
+
+
+def _optimization(
+    plan: Plan, module: nn.Module, steps: int, device: torch.device, autocast_dtype: torch.dtype | None
+) -> tuple[torch.optim.Optimizer, Any, Any]:
+    """Optimizer, learning-rate schedule (laid out over the whole run) and fp16 grad scaler."""
+    h = plan.hparams
+    optimizer = make_optimizer(h.optimizer, module.parameters(), h.lr, h.momentum, h.weight_decay)
+    total = max(steps * h.epochs, 1)
+    scheduler: Any = None
+    if h.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    elif h.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=h.lr, total_steps=total)
+    scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 and device.type == "cuda" else None
+    return optimizer, scheduler, scaler
 
 
 def _open_weights(plan: Plan) -> Any:

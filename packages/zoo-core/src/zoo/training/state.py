@@ -1,8 +1,8 @@
 """A run's training state: its progress, and what ``last.safetensors`` holds to resume it.
 
 ``TrainProgress`` is the one object that says where a run is (epochs done, steps, the
-best so far, the history); the trainer owns it and ``to_meta`` / ``from_meta`` move
-it in and out of checkpoint metadata. Optimizer and scheduler state_dicts and RNG
+best so far, the history, how it ended and why); only the trainer writes it, and
+``to_meta`` / ``from_meta`` move it in and out of checkpoint metadata. Optimizer and scheduler state_dicts and RNG
 states are split into tensors plus a JSON skeleton, so they fit beside the model
 weights: tensors under a prefix, the skeleton as JSON in the metadata. Nothing is pickled.
 """
@@ -36,8 +36,12 @@ class TrainProgress:
     #: {"metric", "value", "epoch", "loss"} of the best epoch so far.
     best: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
-    #: When ``last`` was written (time.monotonic()); not saved.
+    #: When ``last`` was written (time.monotonic(), as ``SavePoints.save`` returns it); not saved.
     last_save: float = field(default_factory=time.monotonic)
+    #: "finished", or the status a callback gave when it stopped the run ("stopped", "pruned"...).
+    status: str = "finished"
+    #: Why a callback stopped the run (None: it ran all its epochs).
+    stop_reason: str | None = None
 
     def to_meta(self) -> dict[str, Any]:
         """The checkpoint metadata fields of this progress (``epoch`` and ``step`` included)."""

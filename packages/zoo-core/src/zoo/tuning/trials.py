@@ -158,12 +158,13 @@ class TrialRunner:
         return text + (f": {where}" if where else "")
 
     def _objective(self, trial: Any) -> float:
+        # Owned before anything can fail, so that every failure counts towards MAX_FAILED_IN_A_ROW.
+        trial.set_user_attr(OWNER, self._me)
         import optuna
 
         from zoo.training.progress import output
         from zoo.training.trainer import train
 
-        trial.set_user_attr(OWNER, self._me)
         params = {d.key: d.suggest(trial) for d in self.dims}
         frozen = self.study._storage.get_trial(trial._trial_id)
         if self._taken(frozen) >= self.trials:

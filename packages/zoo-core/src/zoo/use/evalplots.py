@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-CONFUSION = "confusion.png"
-RESIDUALS = "residuals.png"
+from zoo.files.runfolder import BEST, CONFUSION, METRICS, RESIDUALS
+
 #: The most points a residuals picture draws.
 MAX_POINTS = 100_000
 
@@ -82,7 +82,7 @@ def eval_pictures(ref: str, metrics: dict[str, Any], pairs: list[Any] | None = N
     matrix = confusion_matrix(metrics, prefix="")
     path = Path(ref)
     folder = path if path.is_dir() else path.parent
-    if not (folder / "metrics.jsonl").is_file() or importlib.util.find_spec("matplotlib") is None:
+    if not (folder / METRICS).is_file() or importlib.util.find_spec("matplotlib") is None:
         return None
     where = metrics.get("data") or metrics.get("split", "")
     title = f"{folder}\n{where}: {metrics.get('samples', '?')} samples"
@@ -91,7 +91,7 @@ def eval_pictures(ref: str, metrics: dict[str, Any], pairs: list[Any] | None = N
     out = folder / CONFUSION
     if out.is_symlink():
         return None
-    classes = class_names_of(path if path.is_file() else folder / "best.safetensors")
+    classes = class_names_of(path if path.is_file() else folder / BEST)
     draw_confusion(matrix, classes, out, title)
     return f"confusion matrix: {out}"
 

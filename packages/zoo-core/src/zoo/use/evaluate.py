@@ -14,6 +14,7 @@ from zoo import env
 from zoo.backend import torch_device
 from zoo.contracts.adapter import ModelAdapter, adapter_for
 from zoo.contracts.data import DataBundle, DataRequest, Split
+from zoo.contracts.evalmode import evaluating
 from zoo.contracts.options import split_overrides
 from zoo.contracts.spec import resolve
 from zoo.errors import UsageError
@@ -21,6 +22,7 @@ from zoo.plugins.registry import get_registry
 from zoo.training.distributed import DistEnv
 from zoo.training.hparams import check_seed
 from zoo.use.batching import iterate, plan_batches
+from zoo.use.perclass import ClassTally
 
 
 def evaluate_split(
@@ -47,17 +49,17 @@ def evaluate_splits(
     dist: DistEnv,
     autocast: Any = nullcontext,
     collect: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    tally: ClassTally | None = None,
 ) -> dict[str, Any]:
     """Loss and task metrics over several splits taken as one set (data the user gave, whole).
 
-    ``collect`` receives each batch's (outputs, targets) on the CPU (zoo eval's residuals picture).
+    ``collect`` receives each batch's (outputs, targets) on the CPU (zoo eval's residuals picture);
+    ``tally`` counts each batch's classes (zoo eval's per-class report).
     """
-    was_training = model.training
-    model.eval()
     size = 0 if batch_size <= 0 else max(batch_size, 1024)
     sums: dict[str, torch.Tensor] = {}
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    with torch.no_grad():
+    with evaluating(model):
         for split in splits:
             planned = plan_batches(len(split), size, 0, 0, dist.rank, dist.world_size, shuffle=False)
             for x, y in iterate(split, planned, device, bundle.transform):
@@ -66,6 +68,8 @@ def evaluate_splits(
                 outputs = outputs.float()
                 if collect is not None:
                     collect.append((outputs.cpu(), y.cpu()))
+                if tally is not None:
+                    tally.add(outputs, y)
                 loss_sum += adapter.loss(outputs, y).double() * y.shape[0]
                 for k, v in adapter.batch_stats(outputs, y, bundle.num_classes).items():
                     sums[k] = sums[k] + v if k in sums else v
@@ -73,7 +77,6 @@ def evaluate_splits(
     sums = dist.all_sum(sums)
     metrics: dict[str, Any] = {"loss": float(sums["loss_sum"].item()) / max(float(sums["n"].item()), 1.0)}
     metrics.update(adapter.finalize(sums))
-    model.train(was_training)
     return metrics
 
 
@@ -89,7 +92,8 @@ def evaluate_checkpoint(
 
     Where the data lives and whether it may be downloaded come from the caller, the
     environment and the run folder's own config.json (as ``--resume`` reads it); the
-    checkpoint contributes only options that name no place.
+    checkpoint contributes only options that name no place. A classifier's metrics end
+    with ``per_class``: precision, recall, F1 and support under each class's name.
     """
     from zoo.files.weights import open_weights
 
@@ -97,15 +101,47 @@ def evaluate_checkpoint(
     loaded = open_weights(ref, device=str(where))
     meta = loaded.metadata
     dataset = get_registry().dataset(str(meta.get("dataset", loaded.spec.dataset)))
-    given = split_overrides(data_options or {}, {"data": dataset.options})["data"]
-    given = {**_run_paths(loaded.path, loaded.spec.full_name, dataset.path_options), **given}
+    options, given, own = _data_options(ref, loaded.path, meta, loaded.spec.full_name, dataset, data_options or {})
+    request = DataRequest(options, env.data_dir(data_dir), check_seed(meta.get("seed", 0)), env.may_download(download))
+    request.meta = meta.get("data_meta") if isinstance(meta.get("data_meta"), dict) else None
+    bundle = resolve(dataset.loader)(request)
+    _check_classes(loaded.path, meta, bundle, given)
+    if own:  # the user's own data, all of it: a split carved out of it would score a fraction
+        splits = [bundle.train] + ([bundle.val] if bundle.val is not None else [])
+    else:
+        splits = [bundle.val if bundle.val is not None else bundle.train]
+    batch = meta.get("hparams", {}).get("batch_size", 0)
+    adapter = adapter_for(loaded.spec)
+    tally = ClassTally.for_model(adapter.task_type, request.meta or {}, bundle.num_classes)
+    size = batch if isinstance(batch, int) and batch >= 0 else 0
+    metrics = evaluate_splits(
+        loaded.model, adapter, splits, bundle, where, size, DistEnv(), collect=collect, tally=tally
+    )
+    metrics["split"] = "given" if own else ("val" if bundle.val is not None else "train")
+    if own:
+        metrics["data"] = own
+    metrics["samples"] = sum(len(s) for s in splits)
+    if tally is not None:
+        metrics["per_class"] = tally.report()
+    return metrics
+
+
+def _data_options(
+    ref: str | Path, path: Path, meta: dict[str, Any], model: str, dataset: Any, data_options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The dataset options to evaluate with, the data paths given (or the run's), and the user's own data's name.
+
+    A data file or folder is named in the checkpoint (never located): a run trained on one
+    the checkpoint does not ship must be given it again. A mirror is not needed.
+    """
+    given = split_overrides(data_options, {"data": dataset.options})["data"]
+    given = {**_run_paths(path, model, dataset.path_options), **given}
     saved = {
         k: v
         for k, v in dict(meta.get("data_options", {})).items()
         if k in dataset.options and k not in dataset.path_options and type(v) is type(dataset.options[k])
     }
     source = meta.get("data_source", {})
-    # A data file or folder is named in the checkpoint (never located): ask for it again. A mirror is not needed.
     missing = [
         k
         for k in dataset.path_options
@@ -118,36 +154,11 @@ def evaluate_checkpoint(
         key = missing[0]
         name, what = (source[key]["name"], "FILE") if "name" in source[key] else (source[key]["folder"], "DIR")
         raise UsageError(
-            f"{loaded.path} was trained on --{key.replace('_', '-')} {str(name)!r}, which is not shipped with it",
+            f"{path} was trained on --{key.replace('_', '-')} {str(name)!r}, which is not shipped with it",
             hint=f"pass it again: zoo eval {ref} --{key.replace('_', '-')} {what}",
         )
-    own = _given_data(data_options or {}, dataset.path_options)
-    options = {**dataset.options, **saved, **given, **(_whole(dataset.options) if own else {})}
-    seed = check_seed(meta.get("seed", 0))
-    request = DataRequest(options, env.data_dir(data_dir), seed, env.may_download(download))
-    request.meta = meta.get("data_meta") if isinstance(meta.get("data_meta"), dict) else None
-    bundle = resolve(dataset.loader)(request)
-    _check_classes(loaded.path, meta, bundle, given)
-    if own:  # the user's own data, all of it: a split carved out of it would score a fraction
-        splits = [bundle.train] + ([bundle.val] if bundle.val is not None else [])
-    else:
-        splits = [bundle.val if bundle.val is not None else bundle.train]
-    batch = meta.get("hparams", {}).get("batch_size", 0)
-    metrics = evaluate_splits(
-        loaded.model,
-        adapter_for(loaded.spec),
-        splits,
-        bundle,
-        where,
-        batch if isinstance(batch, int) and batch >= 0 else 0,
-        DistEnv(),
-        collect=collect,
-    )
-    metrics["split"] = "given" if own else ("val" if bundle.val is not None else "train")
-    if own:
-        metrics["data"] = own
-    metrics["samples"] = sum(len(s) for s in splits)
-    return metrics
+    own = _given_data(data_options, dataset.path_options)
+    return {**dataset.options, **saved, **given, **(_whole(dataset.options) if own else {})}, given, own
 
 
 def _given_data(data_options: dict[str, Any], path_options: tuple[str, ...]) -> str:

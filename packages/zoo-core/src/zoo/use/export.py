@@ -13,12 +13,9 @@ is measured on the meta device first and bounded by ``MAX_EXAMPLE_BYTES``.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import json
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,20 +24,20 @@ import torch
 from torch import nn
 
 from zoo.contracts.adapter import ModelAdapter, adapter_for
+from zoo.contracts.pipeline import forward
 from zoo.errors import CheckpointError, UsageError, ZooError
 from zoo.files.outpath import atomic_output, check_output
 from zoo.files.weights import checkpoint_file, open_weights
 from zoo.plugins.meta import plugin_call
+from zoo.use.exporters import ExportError, export_onnx, export_pt2, quiet
 from zoo.use.exportspec import CHECK_BATCH, EXPORT_EXTRA, FORMATS, TOLERANCE
 from zoo.use.loaded import LoadedModel
 from zoo.version import __version__
 
+__all__ = ["ExportError", "ExportResult", "example_batch", "export_checkpoint", "export_metadata"]
+
 #: Largest example batch (trace or check) export builds from a checkpoint's data_meta, in bytes.
 MAX_EXAMPLE_BYTES = 256 << 20
-
-
-class ExportError(ZooError):
-    """A model that PyTorch's exporters cannot turn into the asked format."""
 
 
 @dataclass
@@ -160,9 +157,9 @@ def export_checkpoint(
     try:
         with atomic_output(path, suffix=f".{fmt}") as temp:
             if fmt == "onnx":
-                exporter = _export_onnx(module, example, temp, metadata)
+                exporter = export_onnx(module, example, temp, metadata)
             else:
-                exporter = _export_pt2(module, example, temp)
+                exporter = export_pt2(module, example, temp)
             if meta_path is not None:
                 with atomic_output(meta_path) as meta_temp:
                     meta_temp.write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
@@ -172,108 +169,6 @@ def export_checkpoint(
         ) from None
     diff = _check(module, adapter, loaded, path, fmt, tolerance) if check else None
     return ExportResult(path, meta_path, exporter, diff, tolerance)
-
-
-# -- exporters ------------------------------------------------------------------
-def _export_onnx(module: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, Any]) -> str:
-    """The dynamo exporter first; the TorchScript one when dynamo fails."""
-    failures: list[BaseException] = []
-    try:
-        with _quiet():
-            program = torch.onnx.export(
-                module,
-                (example,),
-                dynamo=True,
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
-                verbose=False,
-            )
-        assert program is not None
-        program.save(str(path))
-        exporter = "torch.onnx (dynamo)"
-    except OSError:
-        raise  # the disk, not the model: reported as a write error
-    except Exception as exc:  # the exporter's own error types vary by release
-        failures.append(exc)
-        try:
-            with _quiet():
-                torch.onnx.export(
-                    module,
-                    (example,),
-                    str(path),
-                    dynamo=False,
-                    input_names=["input"],
-                    output_names=["output"],
-                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                )
-            exporter = "torch.onnx (torchscript)"
-        except OSError:
-            raise
-        except Exception as second:
-            failures.append(second)
-            raise _failure("ONNX", failures) from None
-    _add_onnx_metadata(path, metadata)
-    return exporter
-
-
-def _export_pt2(module: nn.Module, example: torch.Tensor, path: Path) -> str:
-    try:
-        with _quiet():
-            program = torch.export.export(module, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
-            torch.export.save(program, str(path))
-    except OSError:
-        raise
-    except Exception as exc:
-        raise _failure("pt2", [exc]) from None
-    return "torch.export"
-
-
-def _add_onnx_metadata(path: Path, metadata: dict[str, Any]) -> None:
-    """metadata_props: ``zoo`` holds the whole JSON; the common fields also stand alone."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    del model.metadata_props[:]
-    props = {"zoo": json.dumps(metadata)}
-    for key in ("model", "task", "zoo_version"):
-        props[key] = str(metadata[key])
-    for key in ("labels", "vocab", "preprocessing", "input"):
-        if metadata.get(key):
-            props[key] = json.dumps(metadata[key])
-    for key, value in props.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    model.producer_name = "zoo"
-    onnx.save(model, str(path))
-
-
-def _failure(what: str, failures: list[BaseException]) -> ExportError:
-    """One line naming the operation the exporters stumbled on, when they say which."""
-    texts: list[str] = []
-    for exc in failures:
-        seen: BaseException | None = exc
-        while seen is not None and len(texts) < 8:
-            texts.append(f"{type(seen).__name__}: {seen}")
-            seen = seen.__cause__ or seen.__context__
-    found = re.findall(r"aten(?:::|\.)\w+", "\n".join(texts))
-    ops = sorted({m.replace("::", ".").removeprefix("aten.") for m in found})
-    first = next((line.strip() for t in texts for line in t.splitlines() if line.strip()), "unknown error")
-    if ops:
-        message = f"cannot export to {what}: operation {', '.join('aten::' + o for o in ops)} is not supported"
-    else:
-        message = f"cannot export to {what}: {first[:300]}"
-    other = "pt2" if what == "ONNX" else "onnx"
-    return ExportError(message, hint=f"try --format {other}, or change the model to avoid that operation")
-
-
-@contextlib.contextmanager
-def _quiet() -> Any:
-    """The exporters print progress and warnings; zoo prints its own one-line result."""
-    sink = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        warnings.simplefilter("ignore")
-        yield
 
 
 # -- checking -------------------------------------------------------------------
@@ -287,8 +182,7 @@ def _check(
 ) -> float | None:
     """Max abs difference between PyTorch and the exported file on a fresh batch; None if unchecked."""
     x = example_batch(adapter, loaded, CHECK_BATCH)
-    with torch.no_grad():
-        expected = module(x).float()
+    expected = forward(module, x).float()
     if fmt == "onnx":
         if importlib.util.find_spec("onnxruntime") is None:
             return None
@@ -298,7 +192,7 @@ def _check(
         name = session.get_inputs()[0].name
         got = torch.from_numpy(session.run(None, {name: x.numpy()})[0]).float()
     else:
-        with _quiet(), torch.no_grad():
+        with quiet(), torch.no_grad():
             got = torch.export.load(str(path)).module()(x).float()
     if got.shape != expected.shape:
         raise ExportError(f"the exported model returns shape {tuple(got.shape)}, PyTorch {tuple(expected.shape)}")

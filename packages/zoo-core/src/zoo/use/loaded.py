@@ -70,9 +70,10 @@ class LoadedModel:
         return self.predict_batch(self._batch(inputs), seed=seed, **options)
 
     def predict_batch(self, x: torch.Tensor, seed: int = 0, **options: Any) -> list[dict[str, Any]]:
-        """Predictions for a batch of model inputs: the model's outputs decoded by its plugin."""
+        """Predictions for a batch of model inputs: the one path from the model step on (no ``transforms``)."""
         from zoo.contracts.adapter import adapter_for
         from zoo.contracts.options import typed_options
+        from zoo.contracts.pipeline import predict_samples
 
         chosen = typed_options(options, self.spec.predict_options)
         chosen["seed"] = seed
@@ -81,21 +82,19 @@ class LoadedModel:
         expected = self.input_shape()
         if expected is not None and tuple(x.shape) == expected[1:]:
             x = x.unsqueeze(0)  # one sample, as transforms() returns it
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                outputs = self.model(x.to(self.device))
-        except RuntimeError as exc:  # a tensor of another shape than the model takes
-            wanted = f"(N, {', '.join(map(str, expected[1:]))})" if expected else "the model's input shape"
-            why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise UsageError(
-                f"{self.spec.full_name} cannot take a tensor of shape {tuple(x.shape)}: {why}",
-                hint=f"give a batch shaped {wanted}, or one sample shaped as transforms() returns it",
-            ) from None
-        finally:
-            self.model.train(was_training)
-        return plugin_call(self.path, self.spec, "decode", lambda: adapter.decode(outputs, meta, chosen))
+
+        def run() -> list[dict[str, Any]]:
+            try:
+                return predict_samples(adapter, self.model, x, meta, chosen, self.device)
+            except RuntimeError as exc:  # a tensor of another shape than the model takes
+                wanted = f"(N, {', '.join(map(str, expected[1:]))})" if expected else "the model's input shape"
+                why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                raise UsageError(
+                    f"{self.spec.full_name} cannot take a tensor of shape {tuple(x.shape)}: {why}",
+                    hint=f"give a batch shaped {wanted}, or one sample shaped as transforms() returns it",
+                ) from None
+
+        return plugin_call(self.path, self.spec, "decode", run)
 
     def input_shape(self) -> tuple[int, ...] | None:
         """The shape of a batch of one model input (``(1, 1, 28, 28)``), from the adapter's example; None if unknown."""

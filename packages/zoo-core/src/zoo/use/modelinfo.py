@@ -6,7 +6,8 @@ from typing import Any
 
 from zoo.contracts.adapter import adapter_for
 from zoo.contracts.spec import Weights
-from zoo.plugins.registry import Registry, build_model
+from zoo.plugins.factory import build as build_model
+from zoo.plugins.registry import Registry
 
 
 def describe_model(registry: Registry, name: str) -> dict[str, Any]:

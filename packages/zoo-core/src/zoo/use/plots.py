@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from zoo import env
+from zoo.contracts.tasks import lower_is_better
 from zoo.errors import UsageError
+from zoo.files.outpath import unlink_quietly, write_error
 from zoo.files.readfile import read_bytes
-from zoo.files.runfolder import CURVES, RunFolder, unlink_quietly, write_error
+from zoo.files.runfolder import BEST, CONFUSION, CURVES, GRID, METRICS, RunFolder
 
 PLOTS_HINT = "pip install 'zoo-core[plots]' for curves.png, then run: zoo plot RUN_DIR"
 
@@ -31,7 +33,8 @@ def best_epoch(rows: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
 
     As training decides: the first epoch with the best value, a tie going to the lower loss.
     """
-    for key, sign in (("val_accuracy", -1.0), ("val_mse", 1.0), ("val_loss", 1.0)):
+    for key in ("val_accuracy", "val_mse", "val_loss"):
+        sign = 1.0 if lower_is_better(key) else -1.0
         scored = [r for r in rows if isinstance(r.get(key), (int, float))]
         if scored:
             return key, min(scored, key=lambda r: (sign * r[key], r.get("val_loss") or 0.0, r["epoch"]))
@@ -101,6 +104,31 @@ def _log_ticks(ax: Any, low: float, high: float) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
+def _draw_panel(
+    ax: Any, rows: list[dict[str, Any]], keys: list[str], best: tuple[str, dict[str, Any]] | None, on_train: bool
+) -> None:
+    """One panel: the curves of ``keys`` over the epochs, the best epoch marked on each."""
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [r["epoch"] for r in rows]
+    marker = "o" if len(rows) < 30 else None
+    for key in keys:
+        values = [r.get(key) for r in rows]
+        if any(isinstance(v, (int, float)) for v in values):
+            ax.plot(epochs, values, marker=marker, label=_label(key, on_train))
+    if best is not None:
+        record = best[1]
+        ax.axvline(record["epoch"], color="tab:red", linestyle=":", linewidth=1)
+        for k in [k for k in keys if isinstance(record.get(k), (int, float))]:
+            ax.plot([record["epoch"]], [record[k]], "o", color="tab:red", markerfacecolor="none", markersize=12)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(rows) == 1:
+        ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+        ax.set_xticks([epochs[0]])
+    ax.grid(True, alpha=0.3)
+
+
 def plot_run(run_dir: str | Path) -> Path:
     """Draw loss and metric curves (or a grid search's loss); returns the PNG's path."""
     if importlib.util.find_spec("matplotlib") is None:
@@ -108,47 +136,29 @@ def plot_run(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     rows = read_metrics(run_dir)
     if not rows:
-        raise UsageError(f"{run_dir / 'metrics.jsonl'} is empty: nothing to plot")
+        raise UsageError(f"{run_dir / METRICS} is empty: nothing to plot")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     on_train = rows[-1].get("eval_split") == "train"
-    grid = _read_grid(run_dir / "grid.csv") if len(rows) == 1 else None
+    grid = _read_grid(run_dir / GRID) if len(rows) == 1 else None
     if grid is not None:
         fig, grid_ax = plt.subplots(1, 1, figsize=(6, 4.2))
         _plot_grid(grid_ax, *grid)
         return _save(fig, plt, run_dir, _title(run_dir))
 
-    epochs = [r["epoch"] for r in rows]
     # A validation loss equal to the MSE (regression) is one curve, not two.
     same = all(_close(r.get("val_loss"), r.get("val_mse")) for r in rows)
     loss_keys = ["train_loss", "val_mse" if same and any("val_mse" in r for r in rows) else "val_loss"]
     wanted = ("val_accuracy", "val_mse", "val_r2")
     metric_keys = [k for k in wanted if k not in loss_keys and any(k in r for r in rows)]
     best = best_epoch(rows)
-    marker = "o" if len(rows) < 30 else None
     fig, axes = plt.subplots(1, 1 + len(metric_keys), figsize=(5.5 * (1 + len(metric_keys)), 4), squeeze=False)
     panels = list(zip(axes[0], [loss_keys, *[[k] for k in metric_keys]]))
     for ax, keys in panels:
-        for key in keys:
-            values = [r.get(key) for r in rows]
-            if any(isinstance(v, (int, float)) for v in values):
-                ax.plot(epochs, values, marker=marker, label=_label(key, on_train))
-        if best is not None:
-            key, record = best
-            ax.axvline(record["epoch"], color="tab:red", linestyle=":", linewidth=1)
-            shown = [k for k in keys if isinstance(record.get(k), (int, float))]
-            for k in shown:
-                ax.plot([record["epoch"]], [record[k]], "o", color="tab:red", markerfacecolor="none", markersize=12)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(rows) == 1:
-            ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
-            ax.set_xticks([epochs[0]])
-        ax.grid(True, alpha=0.3)
+        _draw_panel(ax, rows, keys, best, on_train)
     loss_ax = axes[0][0]
     loss_ax.set_ylabel("loss")
     positive = [float(r[k]) for r in rows for k in loss_keys if isinstance(r.get(k), (int, float))]
@@ -181,10 +191,10 @@ def _residuals(run_dir: Path) -> None:
 
     pairs: list[Any] = []
     try:
-        metrics = evaluate_checkpoint(run_dir / "best.safetensors", device="cpu", download=False, collect=pairs)
+        metrics = evaluate_checkpoint(run_dir / BEST, device="cpu", download=False, collect=pairs)
     except Exception:  # the data moved or the checkpoint is being replaced: curves.png still stands
         return
-    eval_pictures(str(run_dir / "best.safetensors"), metrics, pairs)
+    eval_pictures(str(run_dir / BEST), metrics, pairs)
 
 
 def _legend_below(ax: Any) -> None:
@@ -194,14 +204,14 @@ def _legend_below(ax: Any) -> None:
 
 def _confusion(run_dir: Path, record: dict[str, Any]) -> None:
     """confusion.png beside curves.png, from the best epoch's logged matrix and the checkpoint's class names."""
-    from zoo.use.evalplots import CONFUSION, class_names_of, confusion_matrix, draw_confusion
+    from zoo.use.evalplots import class_names_of, confusion_matrix, draw_confusion
 
     matrix = confusion_matrix(record)
     if matrix is None:
         if "val_r2" in record:
             _residuals(run_dir)
         return
-    classes = class_names_of(run_dir / "best.safetensors")
+    classes = class_names_of(run_dir / BEST)
     split = "training rows" if record.get("eval_split") == "train" else "validation rows"
     title = f"{_title(run_dir)}\nepoch {record['epoch']}, {split}: {sum(map(sum, matrix)):,} samples"
     draw_confusion(matrix, classes, run_dir / CONFUSION, title)

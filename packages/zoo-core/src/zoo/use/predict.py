@@ -1,4 +1,4 @@
-"""The one predict path: a loaded model, inputs and its plugin-declared options in, results out.
+"""Predicting with a loaded model: its declared options checked, then core's one path (``zoo.contracts.pipeline``).
 
 Which options a model takes is the plugin's business (``ModelSpec.predict_options``);
 core types every given value by its declared default (text from a command line, JSON
