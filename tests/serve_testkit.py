@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from zoo.testing import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
@@ -52,17 +54,7 @@ def zoo_env(**extra: str) -> dict[str, str]:
 
 def run_zoo(*args: str, cwd: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``python -m zoo ARGS`` in a subprocess with every installed plugin."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        cwd=cwd,
-        env=zoo_env(ZOO_DATA_DIR=str(cwd / "data")),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"zoo {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_cli(*args, cwd=cwd, plugins=None, data_dir="data", timeout=timeout, check=check, threads=2)
 
 
 def write_diabetes_csv(path: Path, rows: int = 60) -> Path:

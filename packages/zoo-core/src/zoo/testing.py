@@ -182,7 +182,7 @@ PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_pro
 
 def cli_env(
     cwd: Path,
-    plugins: Sequence[str],
+    plugins: Sequence[str] | None,
     env: Mapping[str, str] | None = None,
     data_dir: str | Path | None = "zoo-data",
     drop: Sequence[str] = ("ZOO_",),
@@ -196,7 +196,10 @@ def cli_env(
     }
     kept.pop("ZOO_STRICT_PLUGINS", None)  # a plugin's tests load that plugin alone, whatever else is broken
     kept.update(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
-    kept["ZOO_LOAD_PLUGINS"] = ",".join(plugins)
+    if plugins is None:
+        kept.pop("ZOO_LOAD_PLUGINS", None)  # every installed plugin
+    else:
+        kept["ZOO_LOAD_PLUGINS"] = ",".join(plugins)
     if data_dir is None:
         kept.pop("ZOO_DATA_DIR", None)
     else:
@@ -209,7 +212,7 @@ def cli_env(
 def run_cli(
     *args: str,
     cwd: Path,
-    plugins: Sequence[str],
+    plugins: Sequence[str] | None,
     env: Mapping[str, str] | None = None,
     data_dir: str | Path | None = "zoo-data",
     timeout: float = 300,
@@ -217,7 +220,7 @@ def run_cli(
     drop: Sequence[str] = ("ZOO_",),
     threads: int = 1,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m zoo ARGS`` in ``cwd`` with only ``plugins`` loaded: a plugin's CLI tests run the real command.
+    """``python -m zoo ARGS`` in ``cwd`` with only ``plugins`` loaded (None: every one): the real command in tests.
 
     The caller's variables starting with a prefix in ``drop`` are not passed on (``ZOO_``
     by default, so the shell's settings do not leak in; ``ZOO_NO_PLOTS`` is kept), nor are
