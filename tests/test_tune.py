@@ -13,24 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from zoo_testkit import Runner, wait_for, write_plugin
+from zoo_testkit import SPACED_PLUGIN, Runner, wait_for, write_plugin
 
 pytest.importorskip("optuna")
 
 SPACE = ("--space", "lr=0.005..0.5:log", "--space", "batch_size=4,8,16")
-
-
-# A model whose default recipe declares its search space (``Recipe.space``).
-SPACED_PLUGIN = """
-from zoo import ModelSpec, Recipe, hookimpl
-
-@hookimpl
-def zoo_register_models(register):
-    recipe = Recipe("default", "sgd", {"epochs": 2, "batch_size": 8, "lr": 0.1},
-                    space={"lr": "0.01..0.5:log", "hidden": "4,8,16"})
-    register(ModelSpec("mlp", "3-class MLP", "multiclass", "toyplug.impl:build_mlp", "toy.blobs",
-                       recipes=(recipe,), config={"hidden": 8}))
-"""
 
 
 def _rows(folder: Path) -> list[dict[str, str]]:

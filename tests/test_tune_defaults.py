@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from zoo_testkit import Runner, write_plugin
+from zoo_testkit import SPACED_PLUGIN, Runner, write_plugin
 
 optuna = pytest.importorskip("optuna")
 
@@ -24,17 +24,6 @@ from zoo.tuning.pruning import (  # noqa: E402
     schedule_step,
     stage_percentile,
 )
-
-SPACED_PLUGIN = """
-from zoo import ModelSpec, Recipe, hookimpl
-
-@hookimpl
-def zoo_register_models(register):
-    recipe = Recipe("default", "sgd", {"epochs": 2, "batch_size": 8, "lr": 0.1},
-                    space={"lr": "0.01..0.5:log", "hidden": "4,8,16"})
-    register(ModelSpec("mlp", "3-class MLP", "multiclass", "toyplug.impl:build_mlp", "toy.blobs",
-                       recipes=(recipe,), config={"hidden": 8}))
-"""
 
 
 def _study(curves: list[tuple[int, list[float]]], pruner: Any = None) -> Any:

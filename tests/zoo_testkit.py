@@ -129,3 +129,16 @@ def wait_for(path: Path, seconds: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+#: A plugin whose model's default recipe declares its search space (``Recipe.space``), for zoo tune.
+SPACED_PLUGIN = """
+from zoo import ModelSpec, Recipe, hookimpl
+
+@hookimpl
+def zoo_register_models(register):
+    recipe = Recipe("default", "sgd", {"epochs": 2, "batch_size": 8, "lr": 0.1},
+                    space={"lr": "0.01..0.5:log", "hidden": "4,8,16"})
+    register(ModelSpec("mlp", "3-class MLP", "multiclass", "toyplug.impl:build_mlp", "toy.blobs",
+                       recipes=(recipe,), config={"hidden": 8}))
+"""
